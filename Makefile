@@ -1,0 +1,37 @@
+# streetwatch — two commands on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export YOLO_OFFLINE := 1
+export STREETWATCH_WEBHOOK_ALLOW_PRIVATE := 1
+
+.PHONY: demo test lint typecheck bench fuzz clean-venv
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+# Re-install only when the project's dependencies change.
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/streetwatch demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check detector zones service tests
+	$(BIN)/mypy detector zones service
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+fuzz: $(STAMP)
+	STREETWATCH_FUZZ_EXAMPLES=2000 $(BIN)/python -m pytest -q tests -k fuzz
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,227 @@
+"""The ``streetwatch`` console script (DESIGN §3.1).
+
+Exit codes: 0 success, 2 invalid input (a one-paragraph message on stderr naming the file and,
+for config, the field path), 1 only for bugs. Commands owned by other rooms (the service's
+``serve``, ``token``, ``webhook``) are contributed through the ``streetwatch.commands`` entry-point
+group so that this room never imports ``service``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from datetime import datetime
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from zones.errors import InputError
+
+# No code path may reach the network: ultralytics must never try to download weights, fonts or
+# check for updates. Set before anything imports ultralytics.
+os.environ.setdefault("YOLO_OFFLINE", "1")
+os.environ.setdefault("YOLO_VERBOSE", "False")
+
+app = typer.Typer(
+    name="streetwatch",
+    help="Street-violation detection for city management: audit video, run live cameras, dispatch cases.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.command("check")
+def check_config(
+    camera: Annotated[Path, typer.Argument(help="Camera config YAML (DESIGN §3.2) to validate.")],
+) -> None:
+    """Validate a camera config and print a one-line summary of its zones."""
+    from zones.config import load_camera_config
+
+    config = load_camera_config(camera)
+    zone_names = ", ".join(zone.name for zone in config.zones) or "no zones"
+    typer.echo(f"{camera}: camera {config.id} is valid ({zone_names})")
+
+
+def _start_time(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise InputError(f"--start-time {value!r} is not ISO 8601, e.g. 2026-11-27T19:00:00+08:00") from None
+    if parsed.tzinfo is None:
+        raise InputError(f"--start-time {value!r} needs a UTC offset, e.g. 2026-11-27T19:00:00+08:00")
+    return parsed
+
+
+SampleFps = Annotated[
+    float | None,
+    typer.Option("--sample-fps", min=0.01, max=60.0, help="Frames analysed per second of video (default 1)."),
+]
+ModelOption = Annotated[
+    Path | None, typer.Option("--model", help="Weights (.pt, .onnx, OpenVINO folder); default: newest card in models/.")
+]
+
+
+@app.command()
+def audit(
+    videos: Annotated[list[Path] | None, typer.Argument(help="Video files or image folders.")] = None,
+    camera: Annotated[Path, typer.Option("--camera", help="Camera config YAML (DESIGN §3.2).")] = Path(),
+    out: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path(),
+    model: ModelOption = None,
+    detections_from: Annotated[
+        Path | None, typer.Option("--detections-from", help="Replay a detections file (§3.3) instead of the model.")
+    ] = None,
+    sample_fps: SampleFps = None,
+    start_time: Annotated[
+        str | None, typer.Option("--start-time", help="Wall-clock time of the first frame, ISO 8601 with offset.")
+    ] = None,
+    push: Annotated[str | None, typer.Option("--push", help="Service URL to post each alert record to.")] = None,
+    token: Annotated[str | None, typer.Option("--token", help="Bearer token (default $STREETWATCH_TOKEN).")] = None,
+) -> None:
+    """Audit recorded video: alerts.jsonl, summary.json, report.html and evidence in --out."""
+    from detector.audit import AuditRequest, run_audit
+
+    if camera == Path() or out == Path():
+        raise InputError("audit needs --camera CAMERA.yaml and --out DIR")
+    summary = run_audit(
+        AuditRequest(
+            videos=list(videos or []),
+            camera=camera,
+            out=out,
+            model=model,
+            detections_from=detections_from,
+            sample_fps=sample_fps,
+            start_time=_start_time(start_time),
+            push=push,
+            token=token,
+        )
+    )
+    found = sum(summary["alerts"].values())
+    typer.echo(
+        f"{found} violation(s) in {summary['duration_s']:.0f} s of video "
+        f"({summary['realtime_factor']}x real time); report: {out / 'report.html'}"
+    )
+    for error in summary["errors"]:
+        typer.echo(f"warning: {error}", err=True)
+
+
+@app.command()
+def detect(
+    video: Annotated[Path, typer.Argument(help="Video file or image folder.")],
+    out: Annotated[Path, typer.Option("--out", help="Detections file to write (JSON Lines, §3.3).")],
+    model: ModelOption = None,
+    sample_fps: SampleFps = None,
+) -> None:
+    """Run the model and tracker only and write the detections file."""
+    from detector.detect import run_detect
+
+    count = run_detect(video, out, model=model, sample_fps=sample_fps, progress=sys.stderr.isatty())
+    typer.echo(f"{count} frames analysed; detections in {out}")
+
+
+@app.command()
+def verify(audit_dir: Annotated[Path, typer.Argument(help="An audit output folder.")]) -> None:
+    """Check every evidence file against the SHA-256 in alerts.jsonl."""
+    from detector.evidence import verify_evidence
+
+    if not (audit_dir / "alerts.jsonl").is_file():
+        raise InputError("no alerts.jsonl here", file=str(audit_dir))
+    problems = verify_evidence(audit_dir)
+    for problem in problems:
+        typer.echo(problem, err=True)
+    if problems:
+        raise typer.Exit(2)
+    typer.echo(f"{audit_dir}: all evidence matches its records")
+
+
+@app.command("eval")
+def evaluate(
+    data: Annotated[Path, typer.Option("--data", help="Ultralytics dataset yaml (YOLO format).")],
+    model: ModelOption = None,
+    split: Annotated[str, typer.Option("--split", help="Dataset split to evaluate.")] = "test",
+    imgsz: Annotated[int, typer.Option("--imgsz", min=32, max=4096, help="Inference size.")] = 640,
+    as_json: Annotated[bool, typer.Option("--json", help="Print exactly one JSON object.")] = False,
+) -> None:
+    """mAP50 and mAP50-95 per class and overall on a labelled dataset."""
+    import json
+
+    from detector.model import default_card
+    from detector.training.train import evaluate as run_eval
+
+    if not data.is_file():
+        raise InputError("dataset yaml not found", file=str(data))
+    weights = model if model is not None else default_card().weights
+    if not weights.exists():
+        raise InputError("model weights not found", file=str(weights))
+    metrics = run_eval(data, weights, imgsz=imgsz, split=split)
+    if as_json:
+        typer.echo(json.dumps(metrics))
+        return
+    typer.echo(f"{'class':<12}{'mAP50':>8}{'mAP50-95':>10}{'instances':>11}")
+    for name, row in metrics["per_class"].items():
+        typer.echo(f"{name:<12}{row['mAP50']:>8.3f}{row['mAP50_95']:>10.3f}{row['instances']:>11}")
+    typer.echo(f"{'all':<12}{metrics['mAP50']:>8.3f}{metrics['mAP50_95']:>10.3f}")
+
+
+@app.command()
+def train(
+    data: Annotated[Path, typer.Option("--data", help="Ultralytics dataset yaml (YOLO format).")],
+    epochs: Annotated[int, typer.Option("--epochs", min=1, max=10000)] = 50,
+    imgsz: Annotated[int, typer.Option("--imgsz", min=32, max=4096)] = 640,
+    model_yaml: Annotated[
+        str, typer.Option("--model-yaml", help="Architecture yaml, or a .pt of ours to fine-tune from.")
+    ] = "yolov8n.yaml",
+    project: Annotated[Path, typer.Option("--project", help="Where runs are written.")] = Path("runs"),
+    name: Annotated[str, typer.Option("--name")] = "train",
+    resume: Annotated[bool, typer.Option("--resume", help="Continue from the run's last.pt.")] = False,
+    device: Annotated[str | None, typer.Option("--device", help="cpu, 0, … (default: GPU if present).")] = None,
+) -> None:
+    """Train (or fine-tune) a detector with ultralytics; never downloads a checkpoint."""
+    from detector.training.train import train as run_train
+
+    if not data.is_file():
+        raise InputError("dataset yaml not found", file=str(data))
+    best = run_train(
+        data, epochs=epochs, imgsz=imgsz, model_yaml=model_yaml, device=device, project=project, name=name,
+        resume=resume,
+    )
+    typer.echo(f"best weights: {best}")
+
+
+def _register_plugin_commands() -> None:
+    for entry in entry_points(group="streetwatch.commands"):
+        try:
+            plugin = entry.load()
+        except ImportError as error:  # a broken optional room must not take the other commands down
+            print(f"streetwatch: warning: command {entry.name!r} unavailable: {error}", file=sys.stderr)
+            continue
+        if isinstance(plugin, typer.Typer):
+            app.add_typer(plugin, name=entry.name)
+        else:
+            app.command(entry.name)(plugin)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point: maps typed input errors to exit code 2."""
+    _register_plugin_commands()
+    try:
+        app(args=argv, standalone_mode=False)
+    except InputError as error:
+        print(f"streetwatch: error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except typer.Exit as done:
+        raise SystemExit(done.exit_code) from None
+    except (typer.Abort, KeyboardInterrupt):
+        print("streetwatch: aborted", file=sys.stderr)
+        raise SystemExit(130) from None
+    except Exception as error:  # click usage errors carry their own exit code (2)
+        import click
+
+        if isinstance(error, click.ClickException):
+            error.show()
+            raise SystemExit(error.exit_code) from None
+        raise

@@ -1,0 +1,158 @@
+"""The model wrapper: any ultralytics weights (.pt, exported ONNX / OpenVINO) behind one adapter.
+
+Nothing here downloads: a missing weights file is an input error naming the path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+import numpy as np
+import numpy.typing as npt
+import yaml
+
+from detector.adapters import class_lookup, from_ultralytics
+from zones.detections import Detections
+from zones.errors import ModelError
+
+os.environ.setdefault("YOLO_OFFLINE", "1")
+
+
+class _HasImage(Protocol):
+    @property
+    def image(self) -> npt.NDArray[np.uint8]: ...
+
+
+FrameT = TypeVar("FrameT", bound=_HasImage)
+
+MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+DEFAULT_CONFIDENCE = 0.35
+BATCH = 4
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    name: str
+    weights: Path
+    created: str
+    imgsz: int
+    confidence: float
+
+
+def read_card(path: Path) -> ModelCard:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as error:
+        raise ModelError(f"cannot read model card: {error}", file=str(path)) from None
+    if not isinstance(data, dict) or "weights" not in data or "name" not in data:
+        raise ModelError("a model card needs at least 'name' and 'weights'", file=str(path))
+    created = data.get("created", "")
+    if isinstance(created, date | datetime):
+        created = created.isoformat()
+    return ModelCard(
+        name=str(data["name"]),
+        weights=(path.parent / str(data["weights"])).resolve(),
+        created=str(created),
+        imgsz=int(data.get("imgsz", 640)),
+        confidence=float(data.get("confidence", DEFAULT_CONFIDENCE)),
+    )
+
+
+def default_card(models_dir: Path = MODELS_DIR) -> ModelCard:
+    """The newest model card (by its ``created`` date, then name) in ``models/``."""
+    cards = [read_card(path) for path in sorted(models_dir.glob("*.yaml")) if _is_card(path)]
+    if not cards:
+        raise ModelError("no model card (*.yaml with 'weights') found; pass --model PATH", file=str(models_dir))
+    return max(cards, key=lambda card: (card.created, card.name))
+
+
+def _is_card(path: Path) -> bool:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return False
+    return isinstance(data, dict) and "weights" in data
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    # OpenVINO exports are folders: hash their files in name order.
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for file in files:
+        with file.open("rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+class Detector:
+    """Runs an ultralytics model on BGR frames and returns our ``Detections``."""
+
+    def __init__(
+        self,
+        weights: Path,
+        *,
+        class_map: Mapping[str, str] | None = None,
+        confidence: float = DEFAULT_CONFIDENCE,
+        imgsz: int = 640,
+        device: str = "cpu",
+        name: str | None = None,
+    ) -> None:
+        if not weights.exists():
+            raise ModelError("model weights not found", file=str(weights))
+        from ultralytics import YOLO
+
+        try:
+            self._model: Any = YOLO(str(weights), task="detect")
+            names: dict[int, str] = dict(self._model.names)
+        except Exception as error:  # ultralytics raises many kinds for a bad file
+            raise ModelError(f"cannot load model: {error}", file=str(weights)) from None
+        self.weights = weights
+        self.lookup = class_lookup(names, class_map)
+        self.confidence = confidence
+        self.imgsz = imgsz
+        self.device = device
+        self.name = name or weights.stem
+        self.sha256 = sha256_of(weights)
+
+    @classmethod
+    def from_card(cls, card: ModelCard, **kwargs: Any) -> Detector:
+        kwargs.setdefault("confidence", card.confidence)
+        kwargs.setdefault("imgsz", card.imgsz)
+        return cls(card.weights, name=card.name, **kwargs)
+
+    def predict(self, images: Sequence[npt.NDArray[np.uint8]]) -> list[Detections]:
+        if not images:
+            return []
+        results = self._model.predict(
+            list(images),
+            conf=self.confidence,
+            imgsz=self.imgsz,
+            device=self.device,
+            verbose=False,
+        )
+        return [from_ultralytics(result, self.lookup) for result in results]
+
+    def predict_frames(self, frames: Iterable[FrameT]) -> Iterator[tuple[FrameT, Detections]]:
+        """Predict over a stream of frames (objects with ``.image``) in small batches."""
+        batch: list[FrameT] = []
+        for frame in frames:
+            batch.append(frame)
+            if len(batch) == BATCH:
+                yield from zip(batch, self.predict([f.image for f in batch]), strict=True)
+                batch = []
+        if batch:
+            yield from zip(batch, self.predict([f.image for f in batch]), strict=True)
+
+
+def load_detector(model: Path | None, *, class_map: Mapping[str, str] | None = None) -> Detector:
+    """The weights given, else the newest model card's."""
+    if model is not None:
+        return Detector(model, class_map=class_map)
+    return Detector.from_card(default_card(), class_map=class_map)

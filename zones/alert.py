@@ -1,0 +1,98 @@
+"""The alert record (DESIGN §3.4): one JSON object per incident event.
+
+It is the line format of ``alerts.jsonl`` and the body pushed to ``POST /api/v1/alerts``; the
+detector builds it and the service validates it with this same schema.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated, Literal
+from uuid import UUID
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from zones.categories import Category, ObjectClass
+
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def _aware(value: datetime) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("timestamps must carry a UTC offset, e.g. 2026-11-27T09:14:03+08:00")
+    return value
+
+
+AwareDatetime = Annotated[datetime, AfterValidator(_aware)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class VideoOffsets(_Strict):
+    start: float = Field(ge=0, description="Seconds from the start of the video when the object was first seen.")
+    alert: float | None = Field(default=None, ge=0, description="Seconds from the start when the rule fired.")
+    end: float | None = Field(
+        default=None, ge=0, description="Seconds from the start when it was last seen, once closed."
+    )
+
+
+class GeoPoint(_Strict):
+    type: Literal["Point"] = Field(description="GeoJSON geometry type.")
+    coordinates: tuple[
+        Annotated[float, Field(ge=-180, le=180)],
+        Annotated[float, Field(ge=-90, le=90)],
+    ] = Field(description="[longitude, latitude] in WGS84 (GeoJSON order).")
+
+
+class GridRef(_Strict):
+    code: str = Field(min_length=1, max_length=64, description="单元网格 code of the grid cell.")
+    team: str = Field(min_length=1, max_length=64, description="Team responsible for the cell.")
+
+
+class EvidenceItem(_Strict):
+    kind: str = Field(
+        min_length=1,
+        max_length=32,
+        description="snapshot | snapshot_clean | clip | snapshot_after (after-evidence on close).",
+    )
+    path: str = Field(min_length=1, max_length=512, description="Path relative to the audit directory, or a URL.")
+    sha256: str = Field(pattern=_SHA256.pattern, description="Lower-case hex SHA-256 of the file.")
+
+
+class ModelRef(_Strict):
+    name: str = Field(min_length=1, max_length=128, description="Model name, e.g. streetwatch-v1.")
+    sha256: str = Field(max_length=64, description="SHA-256 of the weights file ('' when replayed without one).")
+
+
+class SourceRef(_Strict):
+    uri: str = Field(max_length=2048, description="Video file or stream the frame came from.")
+    frame: int = Field(ge=0, description="Frame index of the best (evidence) frame.")
+
+
+class AlertRecord(_Strict):
+    """One violation event; ``id`` is stable for the incident and with ``event`` forms the idempotency key."""
+
+    id: UUID = Field(description="UUID of the incident, the same for its opened and closed events.")
+    event: Literal["violation.opened", "violation.closed"] = Field(description="Which transition this record reports.")
+    camera_id: str = Field(pattern=r"^[a-z0-9-]{1,64}$", description="Camera id from its config.")
+    category: Category = Field(description="Violation category.")
+    object_class: ObjectClass = Field(description="Detected object class.")
+    zone: str = Field(min_length=1, max_length=128, description="Zone name within the camera.")
+    started_at: AwareDatetime = Field(description="First seen in the zone.")
+    alerted_at: AwareDatetime = Field(description="When the rule fired (started_at + dwell).")
+    ended_at: AwareDatetime | None = Field(default=None, description="Last seen, once closed.")
+    video_offset_s: VideoOffsets | None = Field(default=None, description="Offsets into the video (audits only).")
+    confidence: float = Field(ge=0, le=1, description="Detector confidence on the best frame.")
+    bbox: tuple[int, int, int, int] = Field(description="[x1, y1, x2, y2] in pixels on the best frame.")
+    location: GeoPoint = Field(description="Where the object stands, GeoJSON point [lon, lat].")
+    location_error_m: float = Field(ge=0, le=100_000, description="Honest bound of the location error in metres.")
+    grid: GridRef | None = Field(default=None, description="Grid cell and responsible team.")
+    evidence: list[EvidenceItem] = Field(default_factory=list, max_length=16, description="Evidence files.")
+    model: ModelRef = Field(description="Model that produced the detections.")
+    source: SourceRef = Field(description="Video and frame of the best detection.")
+
+    def to_json_line(self) -> str:
+        return self.model_dump_json()

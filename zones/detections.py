@@ -1,0 +1,104 @@
+"""The one frame-level detection type that travels through the pipeline (DESIGN §2).
+
+Parallel numpy arrays validated at construction, in the spirit of supervision's ``Detections``.
+Model outputs enter through adapters in ``detector.adapters``; everything downstream (zones,
+incidents, service) works on this type only, so it can be tested on replayed detections.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+
+CLASSES: Final[tuple[str, ...]] = ("stall", "laundry", "structure")
+"""Our object classes; ``class_id`` indexes this tuple."""
+
+CLASS_IDS: Final[dict[str, int]] = {name: i for i, name in enumerate(CLASSES)}
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True, eq=False)
+class Detections:
+    """Detections of one frame as parallel arrays.
+
+    xyxy: (N, 4) pixel boxes, x1 <= x2 and y1 <= y2.
+    confidence: (N,) in [0, 1].
+    class_id: (N,) indices into ``CLASSES``.
+    tracker_id: (N,) track ids, or None when the detections are untracked.
+    """
+
+    xyxy: FloatArray
+    confidence: FloatArray
+    class_id: IntArray
+    tracker_id: IntArray | None = None
+
+    def __post_init__(self) -> None:
+        xyxy = np.asarray(self.xyxy, dtype=np.float64).reshape(-1, 4)
+        confidence = np.asarray(self.confidence, dtype=np.float64).reshape(-1)
+        class_id = np.asarray(self.class_id, dtype=np.int64).reshape(-1)
+        n = len(xyxy)
+        if len(confidence) != n or len(class_id) != n:
+            raise ValueError(
+                f"parallel arrays differ in length: xyxy {n}, confidence {len(confidence)}, "
+                f"class_id {len(class_id)}"
+            )
+        if not np.all(np.isfinite(xyxy)):
+            raise ValueError("xyxy holds non-finite coordinates")
+        if np.any(xyxy[:, 2] < xyxy[:, 0]) or np.any(xyxy[:, 3] < xyxy[:, 1]):
+            raise ValueError("xyxy boxes must have x1 <= x2 and y1 <= y2")
+        if np.any(~np.isfinite(confidence)) or np.any((confidence < 0) | (confidence > 1)):
+            raise ValueError("confidence must lie in [0, 1]")
+        if np.any((class_id < 0) | (class_id >= len(CLASSES))):
+            raise ValueError(f"class_id must index {CLASSES}")
+        object.__setattr__(self, "xyxy", xyxy)
+        object.__setattr__(self, "confidence", confidence)
+        object.__setattr__(self, "class_id", class_id)
+        if self.tracker_id is not None:
+            tracker_id = np.asarray(self.tracker_id, dtype=np.int64).reshape(-1)
+            if len(tracker_id) != n:
+                raise ValueError(f"tracker_id has {len(tracker_id)} entries for {n} boxes")
+            object.__setattr__(self, "tracker_id", tracker_id)
+
+    @classmethod
+    def empty(cls) -> Detections:
+        return cls(
+            xyxy=np.zeros((0, 4)),
+            confidence=np.zeros(0),
+            class_id=np.zeros(0, dtype=np.int64),
+            tracker_id=None,
+        )
+
+    def __len__(self) -> int:
+        return len(self.xyxy)
+
+    def __getitem__(self, index: npt.NDArray[np.bool_] | npt.NDArray[np.int64] | slice) -> Detections:
+        return Detections(
+            xyxy=self.xyxy[index],
+            confidence=self.confidence[index],
+            class_id=self.class_id[index],
+            tracker_id=None if self.tracker_id is None else self.tracker_id[index],
+        )
+
+    @property
+    def class_names(self) -> list[str]:
+        return [CLASSES[i] for i in self.class_id]
+
+    def anchors(self, anchor: str) -> FloatArray:
+        """(N, 2) anchor points: ``bottom_center`` or ``center`` of each box."""
+        x = (self.xyxy[:, 0] + self.xyxy[:, 2]) / 2
+        if anchor == "bottom_center":
+            y = self.xyxy[:, 3]
+        elif anchor == "center":
+            y = (self.xyxy[:, 1] + self.xyxy[:, 3]) / 2
+        else:
+            raise ValueError(f"unknown anchor {anchor!r}")
+        return np.stack([x, y], axis=1)
+
+    @property
+    def area(self) -> FloatArray:
+        return (self.xyxy[:, 2] - self.xyxy[:, 0]) * (self.xyxy[:, 3] - self.xyxy[:, 1])
