@@ -100,7 +100,13 @@ def run_audit(request: AuditRequest) -> dict[str, Any]:
     (request.out / "summary.json").write_text(summary_text, encoding="utf-8")
     from detector.report import write_report
 
-    write_report(request.out, ordered, summary, camera_names={config.id: config.name})
+    write_report(
+        request.out,
+        ordered,
+        summary,
+        camera_names={config.id: config.name},
+        camera_locations={config.id: (config.location.lon, config.location.lat)},
+    )
     return summary
 
 

@@ -192,6 +192,75 @@ def train(
     typer.echo(f"best weights: {best}")
 
 
+@app.command()
+def demo(
+    workdir: Annotated[Path, typer.Option("--workdir", help="Where the demo's database and audits go.")] = Path(
+        "demo-out"
+    ),
+    port: Annotated[int | None, typer.Option("--port", min=1, max=65535, help="Service port (default: free).")] = None,
+    keep_serving: Annotated[
+        bool | None,
+        typer.Option("--serve/--no-serve", help="Keep the service running after the audits (default: on a terminal)."),
+    ] = None,
+) -> None:
+    """The main job on embedded defaults: service on SQLite, sample clips audited and pushed into it."""
+    from detector.demo import run_demo
+
+    serve_on = sys.stdin.isatty() if keep_serving is None else keep_serving
+    raise typer.Exit(run_demo(workdir, port=port, keep_serving=serve_on))
+
+
+@app.command()
+def run(
+    camera: Annotated[
+        list[Path], typer.Option("--camera", help="Camera config YAML (DESIGN §3.2); repeat for several cameras.")
+    ],
+    push: Annotated[str, typer.Option("--push", help="Service URL to push alert records and camera status to.")],
+    token: Annotated[str | None, typer.Option("--token", help="Bearer token (default $STREETWATCH_TOKEN).")] = None,
+    model: ModelOption = None,
+    detections_from: Annotated[
+        Path | None,
+        typer.Option(
+            "--detections-from",
+            help="Replay a detections file (§3.3) instead of the model; t counts seconds from each camera's "
+            "first frame (tests, demos).",
+        ),
+    ] = None,
+    analysis_fps: Annotated[
+        float, typer.Option("--analysis-fps", min=0.05, max=30.0, help="Frames analysed per second per camera.")
+    ] = 2.0,
+    state_dir: Annotated[
+        Path, typer.Option("--state-dir", help="Spool of unsent records, engine state and evidence.")
+    ] = Path("streetwatch-state"),
+    health_port: Annotated[
+        int | None, typer.Option("--health-port", min=1, max=65535, help="Serve GET /healthz on this port.")
+    ] = None,
+    health_host: Annotated[str, typer.Option("--health-host", help="Address for --health-port.")] = "127.0.0.1",
+    evidence: Annotated[
+        bool, typer.Option("--evidence/--no-evidence", help="Write snapshots and clips under --state-dir.")
+    ] = True,
+) -> None:
+    """Live mode: analyse cameras continuously, push alerts and camera status to the service."""
+    from detector.live import LiveRequest, run_live
+
+    raise typer.Exit(
+        run_live(
+            LiveRequest(
+                cameras=list(camera),
+                push=push,
+                token=token,
+                model=model,
+                detections_from=detections_from,
+                analysis_fps=analysis_fps,
+                state_dir=state_dir,
+                health_port=health_port,
+                health_host=health_host,
+                evidence=evidence,
+            )
+        )
+    )
+
+
 def _register_plugin_commands() -> None:
     for entry in entry_points(group="streetwatch.commands"):
         try:
@@ -209,7 +278,7 @@ def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: maps typed input errors to exit code 2."""
     _register_plugin_commands()
     try:
-        app(args=argv, standalone_mode=False)
+        code = app(args=argv, standalone_mode=False)
     except InputError as error:
         print(f"streetwatch: error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
@@ -225,3 +294,4 @@ def main(argv: list[str] | None = None) -> None:
             error.show()
             raise SystemExit(error.exit_code) from None
         raise
+    raise SystemExit(code if isinstance(code, int) else 0)

@@ -31,6 +31,7 @@ from typing import Any
 import av
 import cv2
 import numpy as np
+from av.error import FFmpegError
 from pydantic import ValidationError
 
 from zones.alert import AlertRecord, EvidenceItem
@@ -262,7 +263,7 @@ class _Clip:
             self.last_pts = pts
             self.last_t = t
             self.frames_written += 1
-        except (av.FFmpegError, OSError, ValueError, cv2.error) as error:
+        except (FFmpegError, OSError, ValueError, cv2.error) as error:
             log.warning("evidence clip %s: encoding stopped: %s", self.path, error)
             self.failed = str(error)
 
@@ -274,11 +275,11 @@ class _Clip:
                 if self.stream is not None:
                     for packet in self.stream.encode():
                         self.container.mux(packet)
-            except (av.FFmpegError, OSError, ValueError) as error:
+            except (FFmpegError, OSError, ValueError) as error:
                 log.warning("evidence clip %s: flushing failed: %s", self.path, error)
             try:
                 self.container.close()
-            except (av.FFmpegError, OSError, ValueError) as error:
+            except (FFmpegError, OSError, ValueError) as error:
                 log.warning("evidence clip %s: closing failed: %s", self.path, error)
                 ok = False
             self.container = None
@@ -371,6 +372,7 @@ class EvidenceWriter:
         self.clip_max_width = clip_max_width
         self.clip_fps = clip_fps
         self._clips: dict[str, _Clip] = {}
+        self._completed: dict[str, EvidenceItem] = {}
 
     # --- paths -------------------------------------------------------------------------------
 
@@ -406,6 +408,8 @@ class EvidenceWriter:
         """Write ``<kind>.jpg`` with box, zone and label drawn; for ``kind="snapshot"`` also
         ``snapshot_clean.jpg``, the untouched full-resolution frame. Returns the items written."""
         kind = _check_name(kind, "evidence kind")
+        if kind in ("snapshot_clean", "clip"):
+            raise ValueError(f"evidence kind {kind!r} is written by the writer itself, not drawn on request")
         directory = self.alert_dir(alert_id)
         items: list[EvidenceItem] = []
         drawn = draw_annotations(frame_bgr, bbox=bbox, label=label, zone_polygon_px=zone_polygon_px)
@@ -470,7 +474,8 @@ class EvidenceWriter:
         return clip.failed is not None or float(t) >= clip.alert_t + self.clip_after_s
 
     def feed(self, t: float, frame: np.ndarray) -> dict[str, EvidenceItem]:
-        """Add one analysed frame to every open clip and finish those that are complete."""
+        """Add one analysed frame to every open clip; finish the clips that are complete and return
+        their items (they are also returned once more by the next ``finish_all``)."""
         finished: dict[str, EvidenceItem] = {}
         for alert_id in list(self._clips):
             if self.add_clip_frame(alert_id, t, frame):
@@ -479,20 +484,24 @@ class EvidenceWriter:
                     finished[alert_id] = item
         return finished
 
+    add_frame = feed
+
     def finish_clip(self, alert_id: str) -> EvidenceItem | None:
         """Close a clip and return its item, or None when no frame could be written (or unknown id)."""
         clip = self._clips.pop(str(alert_id), None)
         if clip is None or not clip.close():
             return None
-        return self._item("clip", str(alert_id), clip.path.name, sha256_file(clip.path))
+        item = self._item("clip", str(alert_id), clip.path.name, sha256_file(clip.path))
+        self._completed[str(alert_id)] = item
+        return item
 
     def finish_all(self) -> dict[str, EvidenceItem]:
-        """Close every open clip (end of video); returns the items of those written."""
-        done: dict[str, EvidenceItem] = {}
+        """Close every open clip (end of video). Returns the items of every clip finished since the
+        previous ``finish_all``, also those that ``feed`` completed earlier, so a caller that only
+        collects at the end still gets every clip."""
         for alert_id in list(self._clips):
-            item = self.finish_clip(alert_id)
-            if item is not None:
-                done[alert_id] = item
+            self.finish_clip(alert_id)
+        done, self._completed = self._completed, {}
         return done
 
 
@@ -545,7 +554,5 @@ def verify_evidence(audit_dir: Path) -> list[str]:
                 problems.append(f"{label}: unreadable: {error}")
                 continue
             if digest != item.sha256:
-                problems.append(
-                    f"{label}: SHA-256 mismatch (record {item.sha256[:12]}…, file {digest[:12]}…)"
-                )
+                problems.append(f"{label}: SHA-256 mismatch (record {item.sha256[:12]}…, file {digest[:12]}…)")
     return problems

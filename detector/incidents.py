@@ -36,7 +36,7 @@ from __future__ import annotations
 import math
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final, Literal
 
@@ -45,8 +45,6 @@ import numpy.typing as npt
 
 from zones.categories import (
     CONTINUATION_IOU,
-    DEFAULT_ANCHOR,
-    DEFAULT_MAX_GAP_S,
     OBJECT_CLASS_OF,
     Category,
     ObjectClass,
@@ -91,6 +89,8 @@ class Incident:
     """Box of the highest-confidence sighting: the evidence frame."""
     best_confidence: float
     best_t: float
+    anchor: Point
+    """Anchor point (the zone's, see ``Zone.anchor_points``) of the latest sighting."""
     ref_anchor: Point
     """Anchor of the first sighting; stationarity is measured from here."""
     ref_width: float
@@ -114,7 +114,7 @@ class Incident:
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
-        for key in ("bbox", "best_bbox", "ref_anchor", "track_ids"):
+        for key in ("bbox", "best_bbox", "anchor", "ref_anchor", "track_ids"):
             out[key] = list(out[key])
         return out
 
@@ -123,7 +123,8 @@ class Incident:
         values = dict(data)
         for key in ("bbox", "best_bbox"):
             values[key] = _box(values[key])
-        values["ref_anchor"] = (float(values["ref_anchor"][0]), float(values["ref_anchor"][1]))
+        for key in ("anchor", "ref_anchor"):
+            values[key] = (float(values[key][0]), float(values[key][1]))
         values["track_ids"] = tuple(int(i) for i in values.get("track_ids", ()))
         return cls(**values)
 
@@ -162,20 +163,6 @@ def _iou_matrix(a: FloatArray, b: FloatArray) -> FloatArray:
     return iou
 
 
-def _anchor_of(box: Box, kind: str) -> Point:
-    x = (box[0] + box[2]) / 2
-    return (x, box[3]) if kind == "bottom_center" else (x, (box[1] + box[3]) / 2)
-
-
-def _zone_anchor(zone: Zone, object_class: ObjectClass) -> str:
-    """The anchor point kind used for "anchor within the box" and stationarity.
-
-    ``overlap`` zones have no anchor point; the box centre stands in for the place of the object.
-    """
-    anchor = getattr(zone, "anchor", None) or DEFAULT_ANCHOR[object_class]
-    return anchor if anchor in ("bottom_center", "center") else "center"
-
-
 class IncidentEngine:
     """Dwell, place and schedule bookkeeping for one camera view.
 
@@ -193,8 +180,7 @@ class IncidentEngine:
         id_factory: Callable[[], str] = _new_id,
     ) -> None:
         if max_gap_s is None:
-            config = getattr(zones, "config", None)
-            max_gap_s = float(getattr(config, "max_gap_s", DEFAULT_MAX_GAP_S))
+            max_gap_s = float(zones.config.max_gap_s)
         if not math.isfinite(max_gap_s) or max_gap_s < 0:
             raise ValueError(f"max_gap_s must be a non-negative number, got {max_gap_s!r}")
         if not 0 < iou_threshold <= 1:
@@ -236,43 +222,50 @@ class IncidentEngine:
         usable: BoolArray = np.ones(n, dtype=bool)
         if n:
             usable &= ~np.asarray(self._zones.excluded(detections), dtype=bool)
-        now = self._wall_clock(t) if self._zones.zones else None
+        now: datetime | None = None
 
         by_group: dict[tuple[str, str], list[Incident]] = {}
         for inc in self._open:
             by_group.setdefault((inc.zone, inc.category), []).append(inc)
 
         for zone in self._zones.zones:
-            assert now is not None
-            window_start_t = self._window_start_t(zone, now, t)
             in_zone: BoolArray | None = None
             if n and usable.any():
                 in_zone = usable & np.asarray(zone.contains(detections), dtype=bool)
+            has_work = any((zone.name, c) in by_group for c in zone.categories)
+            if not has_work and (in_zone is None or not in_zone.any()):
+                continue
+            if now is None:
+                now = self._wall_clock(t)
+            window_start_t = self._window_start_t(zone, now, t)
             for category in zone.categories:
                 object_class = OBJECT_CLASS_OF[category]
                 incidents = by_group.get((zone.name, category), [])
+                cand: Detections | None = None
+                anchors: FloatArray | None = None
                 if in_zone is not None:
                     picked = np.flatnonzero(in_zone & (detections.class_id == CLASS_IDS[object_class]))
+                    if len(picked):
+                        cand = detections[picked]
+                        anchors = np.asarray(zone.anchor_points(cand), dtype=np.float64)
+                if cand is None or anchors is None:
+                    pairs: list[tuple[int, int]] = []
                 else:
-                    picked = np.zeros(0, dtype=np.int64)
-                if not incidents and (len(picked) == 0 or window_start_t is not None):
-                    continue
-                cand = detections[picked] if len(picked) else None
-                pairs = self._match(zone, object_class, cand, incidents)
+                    pairs = self._match(cand, anchors, incidents)
                 if window_start_t is not None:
                     # Nothing continues or starts inside an allowed window; the match only tells
                     # whether the object is still there (see _enter_window).
                     seen = {inc_i for _, inc_i in pairs}
                     self._enter_window(zone, incidents, seen, window_start_t, events)
                     continue
-                for det_i, inc_i in pairs:
-                    assert cand is not None
-                    self._continue(incidents[inc_i], cand, det_i, zone, t)
-                taken = {d for d, _ in pairs}
-                if cand is not None:
+                if cand is not None and anchors is not None:
+                    taken: set[int] = set()
+                    for det_i, inc_i in pairs:
+                        self._continue(incidents[inc_i], cand, anchors, det_i, t)
+                        taken.add(det_i)
                     for det_i in range(len(cand)):
                         if det_i not in taken:
-                            new = self._start(zone, category, object_class, cand, det_i, t)
+                            new = self._start(zone, category, object_class, cand, anchors, det_i, t)
                             self._open.append(new)
                             incidents.append(new)
                 for inc in incidents:
@@ -371,23 +364,17 @@ class IncidentEngine:
         # wall_clock runs at one second per second, so the offset carries over to frame time.
         return t + (start - now).total_seconds()
 
-    def _match(
-        self,
-        zone: Zone,
-        object_class: ObjectClass,
-        cand: Detections | None,
-        incidents: list[Incident],
-    ) -> list[tuple[int, int]]:
-        """Greedy one-to-one assignment of candidate detections to open incidents of one group."""
-        if cand is None or not incidents:
-            return []
+    def _match(self, cand: Detections, anchors: FloatArray, incidents: list[Incident]) -> list[tuple[int, int]]:
+        """Greedy one-to-one assignment of one group's detections to its open incidents.
+
+        Returns (detection index, index into ``incidents``) pairs.
+        """
         live = [k for k, inc in enumerate(incidents) if inc.is_open]
         if not live:
             return []
         boxes = np.array([incidents[k].bbox for k in live], dtype=np.float64)
         refs = np.array([incidents[k].ref_anchor for k in live], dtype=np.float64)
         ref_w = np.array([incidents[k].ref_width for k in live], dtype=np.float64)
-        anchors = cand.anchors(_zone_anchor(zone, object_class))
         det_w = cand.xyxy[:, 2] - cand.xyxy[:, 0]
 
         iou = _iou_matrix(cand.xyxy, boxes)
@@ -398,6 +385,8 @@ class IncidentEngine:
             & (anchors[:, None, 1] <= boxes[None, :, 3])
         )
         disp = np.hypot(anchors[:, None, 0] - refs[None, :, 0], anchors[:, None, 1] - refs[None, :, 1])
+        # Half the larger of the two widths: a box that shrinks under partial occlusion or grows when
+        # merged with a neighbour moves its anchor without the object moving.
         radius = 0.5 * np.maximum(det_w[:, None], ref_w[None, :])
         eligible = ((iou >= self.iou_threshold - _EPS) | within) & (disp <= radius + _EPS)
         det_idx, inc_idx = np.nonzero(eligible)
@@ -423,12 +412,12 @@ class IncidentEngine:
         category: Category,
         object_class: ObjectClass,
         cand: Detections,
+        anchors: FloatArray,
         i: int,
         t: float,
     ) -> Incident:
         box = _box(cand.xyxy[i])
-        anchor = cand.anchors(_zone_anchor(zone, object_class))[i]
-        conf = float(cand.confidence[i])
+        point = (float(anchors[i, 0]), float(anchors[i, 1]))
         track_ids: tuple[int, ...] = ()
         if cand.tracker_id is not None:
             track_ids = (int(cand.tracker_id[i]),)
@@ -442,22 +431,23 @@ class IncidentEngine:
             last_seen_t=t,
             bbox=box,
             best_bbox=box,
-            best_confidence=conf,
+            best_confidence=float(cand.confidence[i]),
             best_t=t,
-            ref_anchor=(float(anchor[0]), float(anchor[1])),
+            anchor=point,
+            ref_anchor=point,
             ref_width=box[2] - box[0],
             track_ids=track_ids,
         )
 
-    def _continue(self, inc: Incident, cand: Detections, i: int, zone: Zone, t: float) -> None:
+    def _continue(self, inc: Incident, cand: Detections, anchors: FloatArray, i: int, t: float) -> None:
         box = _box(cand.xyxy[i])
-        anchor = cand.anchors(_zone_anchor(zone, inc.object_class))[i]
         inc.bbox = box
+        inc.anchor = (float(anchors[i, 0]), float(anchors[i, 1]))
         inc.last_seen_t = t
         inc.sightings += 1
         inc.max_displacement = max(
             inc.max_displacement,
-            math.hypot(float(anchor[0]) - inc.ref_anchor[0], float(anchor[1]) - inc.ref_anchor[1]),
+            math.hypot(inc.anchor[0] - inc.ref_anchor[0], inc.anchor[1] - inc.ref_anchor[1]),
         )
         conf = float(cand.confidence[i])
         if conf > inc.best_confidence:
@@ -474,18 +464,18 @@ class IncidentEngine:
         if zone.allowed_at(self._wall_clock(alerted_t)):
             # A whole allowed window fell between two sampled frames: the presence before it does
             # not count (it would have been dropped at the window start), so count from now.
-            self._restart(zone, inc)
+            self._restart(inc)
             return
         inc.alerted_t = alerted_t
         events.append(IncidentEvent("opened", replace(inc), alerted_t))
 
-    def _restart(self, zone: Zone, inc: Incident) -> None:
+    def _restart(self, inc: Incident) -> None:
         """Make ``inc`` a fresh candidate that starts at its latest sighting."""
         inc.id = self._id_factory()
         inc.started_t = inc.last_seen_t
         inc.best_bbox = inc.bbox
         inc.best_t = inc.last_seen_t
-        inc.ref_anchor = _anchor_of(inc.bbox, _zone_anchor(zone, inc.object_class))
+        inc.ref_anchor = inc.anchor
         inc.ref_width = inc.bbox[2] - inc.bbox[0]
         inc.max_displacement = 0.0
         inc.sightings = 1
@@ -508,7 +498,7 @@ class IncidentEngine:
                 # Sparse sampling: the dwell was reached before the window began and this frame
                 # proves the object stayed past it, so the alert is due before the window closes it.
                 if (
-                    k in seen
+                    False
                     and alerted_t < window_start_t - _EPS
                     and not zone.allowed_at(self._wall_clock(alerted_t))
                 ):

@@ -12,9 +12,6 @@ from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
-from zones.geo import Geolocator
-from zones.geometry import CameraZones
-from zones.grid import GridIndex, resolve_grid
 
 from detector.evidence import EvidenceWriter, FrameRing
 from detector.incidents import Incident, IncidentEngine, IncidentEvent
@@ -23,8 +20,13 @@ from zones.alert import AlertRecord, EvidenceItem, GeoPoint, ModelRef, SourceRef
 from zones.categories import OBJECT_CLASS_OF
 from zones.config import CameraConfig
 from zones.detections import Detections
+from zones.geo import Geolocator
+from zones.geometry import CameraZones
+from zones.grid import resolve_grid
 
 WallClock = Callable[[float], datetime]
+# Frame-index entries kept before pruning to the best frames of open incidents.
+_FRAME_INDEX_LIMIT = 512
 Mode = Literal["audit", "live"]
 
 
@@ -61,8 +63,8 @@ class CameraPipeline:
         config = context.config
         self.zones = CameraZones(config, context.width, context.height)
         self.engine = engine or IncidentEngine(self.zones, wall_clock=context.wall_clock, max_gap_s=config.max_gap_s)
-        self.geolocator = Geolocator.from_config(config)
-        self.grid_index = GridIndex.load(config.resolve(config.grid_cells)) if config.grid_cells else None
+        self.geolocator = Geolocator.from_config(config, context.width, context.height)
+        self.grid_index = config.grid_index()
         self.evidence = evidence
         self.ring = FrameRing(max_seconds=evidence.clip_before_s + 1.0) if evidence else None
         self._tracker: Tracker | None = None
@@ -80,9 +82,24 @@ class CameraPipeline:
         self._frame_of_t[t] = frame_index
         if image is not None and self.evidence is not None and self.ring is not None:
             self.ring.push(t, frame_index, image)
-            self.evidence.add_frame(t, image)
+            for alert_id, item in self.evidence.add_frame(t, image).items():
+                self._attach(alert_id, [item])  # a clip just completed: later records carry it
         events = self.engine.update(detections, t)
-        return [self._emit(event, image) for event in events]
+        records = [self._emit(event, image) for event in events]
+        if len(self._frame_of_t) > _FRAME_INDEX_LIMIT:
+            self._prune_frame_index()
+        return records
+
+    def _prune_frame_index(self) -> None:
+        # Only the best frames of open incidents are ever looked up again; without pruning the map
+        # grows by one entry per analysed frame, which a live camera running for weeks cannot afford.
+        keep = {incident.best_t for incident in self.engine.open_incidents}
+        self._frame_of_t = {t: i for t, i in self._frame_of_t.items() if t in keep}
+
+    def forget(self, alert_id: str) -> None:
+        """Drop a finished incident's record and evidence list (live mode: they were sent)."""
+        self.records.pop(alert_id, None)
+        self._evidence_of.pop(alert_id, None)
 
     def close_all(self, t: float) -> list[AlertRecord]:
         """End every incident now (damage point of a broken video): nothing continues past it."""

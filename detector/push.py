@@ -1,20 +1,26 @@
-"""Posting alert records to the service (``--push URL``) without ever losing one.
+"""Posting to the service (``--push URL``) without ever losing a record.
 
-Each record is posted with retries and backoff; a record the service still does not accept is
-appended to a local spool file (JSON Lines) and reported, never dropped. The record id plus event
-is the service's idempotency key, so re-sending is always safe.
+``ServiceClient`` is the one HTTP path to the service, shared by the audit's ``Pusher`` (post with
+retries now, append what still fails to a JSON Lines file) and by live mode's durable spool
+(``detector.spool``: store first, deliver in order, delete after a 2xx). Both classify answers the
+same way (``classify``). The record id plus event is the service's idempotency key, so re-sending
+is always safe.
 """
 
 from __future__ import annotations
 
+import enum
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
 from zones.alert import AlertRecord
+from zones.errors import InputError
 
 ALERTS_PATH = "/api/v1/alerts"
 TOKEN_ENV = "STREETWATCH_TOKEN"
@@ -26,7 +32,98 @@ def alerts_url(push: str) -> str:
     return push if push.endswith(ALERTS_PATH) else push + ALERTS_PATH
 
 
+def service_base(push: str) -> str:
+    """The service's base URL from ``--push`` (the base itself or the full alerts endpoint)."""
+    parts = urlsplit(push)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise InputError(f"--push {push!r} must be an http:// or https:// URL of the service")
+    return push.rstrip("/").removesuffix(ALERTS_PATH)
+
+
+def resolve_token(token: str | None) -> str | None:
+    return token or os.environ.get(TOKEN_ENV) or None
+
+
+class Outcome(enum.Enum):
+    DELIVERED = "delivered"
+    RETRY = "retry"
+    """Not delivered, try again later: network error, 5xx, 408, 429."""
+    REJECTED = "rejected"
+    """The service refuses this body (4xx); sending it again will not change its mind."""
+
+
+# Auth problems are fixed by an operator (a new token), not by the record: a durable sender keeps
+# such records and retries slowly instead of giving up on them.
+AUTH_STATUSES = frozenset({401, 403})
+
+
+def classify(status: int) -> Outcome:
+    if 200 <= status < 300:
+        return Outcome.DELIVERED
+    if status >= 500 or status in (408, 429):
+        return Outcome.RETRY
+    return Outcome.REJECTED
+
+
+@dataclass(frozen=True)
+class Delivery:
+    outcome: Outcome
+    status: int | None
+    problem: str = ""
+    retry_after_s: float | None = None
+
+
+class ServiceClient:
+    """POSTs JSON bodies to the service with the bearer token; never raises for transport errors."""
+
+    def __init__(self, base_url: str, token: str | None = None, *, timeout_s: float = 10.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        token = resolve_token(token)
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        headers["Content-Type"] = "application/json"  # PUT of a file overrides it
+        self._client = httpx.Client(headers=headers, timeout=timeout_s)
+
+    def url(self, path: str) -> str:
+        return path if "://" in path else self.base_url + path
+
+    def post_json(self, path: str, body: str) -> Delivery:
+        return self._send("POST", path, body.encode("utf-8"))
+
+    def put_bytes(self, path: str, data: bytes, content_type: str) -> Delivery:
+        """Uploads a file (evidence) with its content type."""
+        return self._send("PUT", path, data, {"Content-Type": content_type})
+
+    def close(self) -> None:
+        self._client.close()
+
+    def _send(self, method: str, path: str, data: bytes, headers: dict[str, str] | None = None) -> Delivery:
+        try:
+            response = self._client.request(method, self.url(path), content=data, headers=headers)
+        except httpx.HTTPError as error:
+            return Delivery(Outcome.RETRY, None, f"{type(error).__name__}: {error}")
+        outcome = classify(response.status_code)
+        if outcome is Outcome.DELIVERED:
+            return Delivery(outcome, response.status_code)
+        return Delivery(
+            outcome,
+            response.status_code,
+            f"HTTP {response.status_code}: {response.text[:200]}",
+            _retry_after(response.headers.get("Retry-After")),
+        )
+
+
+def _retry_after(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None  # an HTTP date: rare from our service, the normal backoff applies
+
+
 class Pusher:
+    """Audit ``--push``: each record is posted with retries now; one that still fails goes to a file."""
+
     def __init__(
         self,
         url: str,
@@ -38,9 +135,7 @@ class Pusher:
         timeout_s: float = 10.0,
     ) -> None:
         self.url = alerts_url(url)
-        token = token or os.environ.get(TOKEN_ENV)
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self._client = httpx.Client(headers=headers, timeout=timeout_s)
+        self._service = ServiceClient(self.url, token, timeout_s=timeout_s)
         self._attempts = attempts
         self._backoff_s = backoff_s
         self.spool = spool
@@ -51,17 +146,13 @@ class Pusher:
         body = record.model_dump_json()
         problem = ""
         for attempt in range(self._attempts):
-            try:
-                response = self._client.post(self.url, content=body, headers={"Content-Type": "application/json"})
-            except httpx.HTTPError as error:
-                problem = f"{type(error).__name__}: {error}"
-            else:
-                if response.status_code < 300:
-                    self.sent += 1
-                    return True
-                problem = f"HTTP {response.status_code}: {response.text[:200]}"
-                if response.status_code < 500 and response.status_code not in (408, 429):
-                    break  # the service refuses this record; retrying will not change its mind
+            delivery = self._service.post_json(self.url, body)
+            if delivery.outcome is Outcome.DELIVERED:
+                self.sent += 1
+                return True
+            problem = delivery.problem
+            if delivery.outcome is Outcome.REJECTED:
+                break
             time.sleep(self._backoff_s * 2**attempt)
         self.errors.append({"push": self.url, "alert": str(record.id), "event": record.event, "error": problem})
         if self.spool is not None:
@@ -70,4 +161,4 @@ class Pusher:
         return False
 
     def close(self) -> None:
-        self._client.close()
+        self._service.close()

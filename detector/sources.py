@@ -85,6 +85,11 @@ class VideoFile:
             self._container = av.open(str(path), mode="r", timeout=10.0)
         except (av.error.FFmpegError, OSError, ValueError) as error:
             raise VideoError(f"cannot open video: {_reason(error)}", file=str(path)) from None
+        format_name = self._container.format.name
+        if format_name == "image2" or format_name.endswith("_pipe"):
+            self._container.close()
+            # FFmpeg opens a lone picture as a one-frame "video"; an audit of it would be meaningless.
+            raise VideoError(f"this is a still image ({format_name}), not a video", file=str(path))
         if not self._container.streams.video:
             self._container.close()
             raise VideoError("no video stream in the file", file=str(path))

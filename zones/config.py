@@ -19,6 +19,7 @@ sexagesimal integer 1080, which is turned back into ``"18:00"``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
@@ -64,6 +65,7 @@ __all__ = [
 
 MAX_POLYGON_POINTS: Final = 1000
 DEFAULT_MAX_REPROJECTION_ERROR_M: Final = 2.0
+DEFAULT_MIN_OVERLAP: Final = 0.5
 # Calibration points closer to a line than this (metres on the ground, pixels in the image) are
 # treated as collinear: a homography through them is undetermined.
 _COLLINEAR_GROUND_M: Final = 0.5
@@ -136,7 +138,7 @@ class AllowedWindow(_Strict):
 
     @model_validator(mode="after")
     def _nonempty(self) -> AllowedWindow:
-        if parse_hhmm(self.from_) == parse_hhmm(self.to, allow_24=True) % (24 * 60):
+        if parse_hhmm(self.from_) == parse_hhmm(self.to, allow_24=True):
             raise _at(
                 f"from and to are both {self.from_}: the window would be empty "
                 '(for the whole day write from: "00:00", to: "24:00")',
@@ -155,7 +157,7 @@ class AllowedWindow(_Strict):
 Point2 = tuple[float, float]
 
 
-class _PolygonOwner(_Strict):
+class PolygonOwner(_Strict):
     """Shared checks of a polygon in relative (0..1) or pixel coordinates."""
 
     polygon: list[Point2] = Field(
@@ -175,7 +177,7 @@ class _PolygonOwner(_Strict):
         return polygon
 
     @model_validator(mode="after")
-    def _check_polygon(self) -> _PolygonOwner:
+    def _check_polygon(self) -> PolygonOwner:
         for i, (x, y) in enumerate(self.polygon):
             if self.relative and not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0):
                 raise _at(
@@ -188,7 +190,7 @@ class _PolygonOwner(_Strict):
                 raise _at(f"pixel coordinates cannot be negative, got [{x:g}, {y:g}]", "polygon", i)
         shape = shapely.Polygon(self.polygon)
         if not shape.is_valid:
-            reason = explain_validity(shape)
+            reason = readable_validity(explain_validity(shape))
             raise _at(
                 f"the polygon is not a simple outline ({reason}); list the points in order around the "
                 "area without crossing edges",
@@ -199,11 +201,19 @@ class _PolygonOwner(_Strict):
         return self
 
 
-class ExcludeMask(_PolygonOwner):
+def readable_validity(reason: str) -> str:
+    """GEOS "Self-intersection[0.5 0.5]" -> "self-intersection at [0.5, 0.5]"."""
+    match = re.match(r"^(?P<what>[^\[]+)\[(?P<x>\S+) (?P<y>\S+)\]$", reason)
+    if match is None:
+        return reason
+    return f"{match['what'].strip().lower()} at [{float(match['x']):g}, {float(match['y']):g}]"
+
+
+class ExcludeMask(PolygonOwner):
     """An area whose detections are ignored (e.g. a legal market hall, a sign, the timestamp overlay)."""
 
 
-class ZoneConfig(_PolygonOwner):
+class ZoneConfig(PolygonOwner):
     """A named image area and the categories that are violations there."""
 
     name: str = Field(min_length=1, max_length=128, description="Zone name, unique within the camera.")
@@ -219,7 +229,10 @@ class ZoneConfig(_PolygonOwner):
         "structure, center for laundry).",
     )
     min_overlap: float = Field(
-        default=0.5, gt=0, le=1, description="For anchor: overlap, the fraction of the box area inside the zone."
+        default=DEFAULT_MIN_OVERLAP,
+        gt=0,
+        le=1,
+        description="For anchor: overlap, the fraction of the box area inside the zone.",
     )
     allowed: list[AllowedWindow] = Field(
         default_factory=list, max_length=64, description="Windows when these categories are legal here."
@@ -235,7 +248,8 @@ class ZoneConfig(_PolygonOwner):
 
     @model_validator(mode="after")
     def _overlap_only_with_overlap_anchor(self) -> ZoneConfig:
-        if "min_overlap" in self.model_fields_set and self.anchor != "overlap":
+        # The default value is let through so that a dumped config validates again.
+        if self.anchor != "overlap" and self.min_overlap != DEFAULT_MIN_OVERLAP:
             raise _at("min_overlap only applies with anchor: overlap", "min_overlap")
         return self
 
@@ -286,9 +300,7 @@ class Calibration(_Strict):
         pixels = np.array([p.px for p in self.points], dtype=np.float64)
         lat0 = float(np.mean([p.lat for p in self.points]))
         # Equirectangular metres are plenty to judge collinearity over a camera's view.
-        ground = np.array(
-            [[p.lon * 111_320.0 * np.cos(np.radians(lat0)), p.lat * 110_540.0] for p in self.points]
-        )
+        ground = np.array([[p.lon * 111_320.0 * np.cos(np.radians(lat0)), p.lat * 110_540.0] for p in self.points])
         for i in range(len(self.points)):
             for j in range(i):
                 if np.allclose(pixels[i], pixels[j]):
@@ -303,8 +315,7 @@ class Calibration(_Strict):
             )
         if _collinear(pixels, _COLLINEAR_PIXELS):
             raise _at(
-                "the pixel points (px) are collinear: they all lie on one line in the image; "
-                "add points off that line",
+                "the pixel points (px) are collinear: they all lie on one line in the image; add points off that line",
                 "points",
             )
         return self
@@ -313,6 +324,12 @@ class Calibration(_Strict):
 def _source(value: Any) -> Any:
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise ValueError("source must be a video file path, a stream URL (rtsp://…, http://…) or a webcam index")
+    return value
+
+
+def _camera_id(value: Any) -> Any:
+    if isinstance(value, str) and not re.fullmatch(r"[a-z0-9-]{1,64}", value):
+        raise ValueError(f"{value!r} is not a camera id: use 1-64 lower-case letters, digits and '-'")
     return value
 
 
@@ -328,7 +345,9 @@ def _timezone(value: Any) -> Any:
 class CameraConfig(_Strict):
     """One camera: where it stands, where its views are illegal and when (DESIGN §3.2)."""
 
-    id: str = Field(pattern=r"^[a-z0-9-]{1,64}$", description="Unique camera id: lower-case letters, digits, '-'.")
+    id: Annotated[str, BeforeValidator(_camera_id)] = Field(
+        pattern=r"^[a-z0-9-]{1,64}$", description="Unique camera id: lower-case letters, digits, '-'."
+    )
     name: str = Field(min_length=1, max_length=256, description="Free-text name, e.g. the street address.")
     source: Annotated[
         Annotated[str, Field(min_length=1, max_length=2048)] | Annotated[int, Field(ge=0, le=1024)],
@@ -359,9 +378,9 @@ class CameraConfig(_Strict):
     max_gap_s: float = Field(
         default=DEFAULT_MAX_GAP_S, gt=0, le=86400, description="An incident survives unseen stretches this long."
     )
-    frame_size: (
-        tuple[Annotated[int, Field(gt=0, le=100_000)], Annotated[int, Field(gt=0, le=100_000)]] | None
-    ) = Field(default=None, description="[w, h] that calibration px and pixel polygons refer to.")
+    frame_size: tuple[Annotated[int, Field(gt=0, le=100_000)], Annotated[int, Field(gt=0, le=100_000)]] | None = Field(
+        default=None, description="[w, h] that calibration px and pixel polygons refer to."
+    )
 
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
     _grid_index: GridIndex | None = PrivateAttr(default=None)
@@ -393,7 +412,7 @@ class CameraConfig(_Strict):
         return self
 
     @staticmethod
-    def _check_in_frame(owner: _PolygonOwner, w: int, h: int, key: str, index: int) -> None:
+    def _check_in_frame(owner: PolygonOwner, w: int, h: int, key: str, index: int) -> None:
         if owner.relative:
             return
         for j, (x, y) in enumerate(owner.polygon):
@@ -459,7 +478,10 @@ def _error_message(error: Mapping[str, Any]) -> str:
         message = "required field is missing"
     elif kind == "extra_forbidden":
         message = "unknown field (not part of the camera config; check the spelling)"
-    elif kind in {"literal_error", "enum", "string_pattern_mismatch"}:
+    elif kind in {"literal_error", "enum"}:
+        expected = (error.get("ctx") or {}).get("expected", "")
+        message = f"{error.get('input')!r} is not one of {expected}" if expected else message
+    elif kind == "string_pattern_mismatch":
         message = f"{message}, got {error.get('input')!r}"
     return message
 
@@ -483,6 +505,24 @@ def _yaml_line(root: yaml.Node | None, loc: Sequence[str | int]) -> int | None:
         node = child
         line = node.start_mark.line + 1
     return line
+
+
+def _duplicate_key(root: yaml.Node | None) -> tuple[str, int] | None:
+    """First key repeated within one mapping (PyYAML silently keeps the last one)."""
+    stack = [root] if root is not None else []
+    while stack:
+        node = stack.pop()
+        if isinstance(node, yaml.MappingNode):
+            seen: set[str] = set()
+            for key, value in node.value:
+                if isinstance(key, yaml.ScalarNode):
+                    if key.value in seen:
+                        return key.value, key.start_mark.line + 1
+                    seen.add(key.value)
+                stack.append(value)
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+    return None
 
 
 def _validation_error(error: ValidationError, path: Path, root: yaml.Node | None) -> ConfigError:
@@ -521,8 +561,16 @@ def load_camera_config(path: str | Path) -> CameraConfig:
         raise ConfigError(f"YAML syntax error: {where}{error.problem or error}", file=str(path)) from None
     except yaml.YAMLError as error:
         raise ConfigError(f"YAML syntax error: {error}", file=str(path)) from None
+    duplicate = _duplicate_key(root)
+    if duplicate is not None:
+        key, key_line = duplicate
+        raise ConfigError(
+            f"key {key!r} appears twice in one mapping (line {key_line}); YAML would keep only the last", file=str(path)
+        )
     if data is None:
-        raise ConfigError("the file is empty; expected a camera config mapping (id:, name:, source:, …)", file=str(path))
+        raise ConfigError(
+            "the file is empty; expected a camera config mapping (id:, name:, source:, …)", file=str(path)
+        )
     if not isinstance(data, dict):
         raise ConfigError(
             f"the top level must be a mapping of fields (id:, name:, source:, …), got a {type(data).__name__}",

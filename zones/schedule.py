@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, timezone
 from typing import Final, Literal
 from zoneinfo import ZoneInfo
 
@@ -31,7 +31,7 @@ def parse_hhmm(text: str, *, allow_24: bool = False) -> int:
     """Minutes after midnight of an ``HH:MM`` string; ``24:00`` only where ``allow_24`` (a window's end)."""
     match = _HHMM.match(text)
     if match is None:
-        raise ValueError(f"{text!r} is not a time of day in HH:MM form (e.g. \"18:00\")")
+        raise ValueError(f'{text!r} is not a time of day in HH:MM form (e.g. "18:00")')
     minutes = int(match["h"]) * 60 + int(match["m"])
     if minutes > MINUTES_PER_DAY or (minutes == MINUTES_PER_DAY and not allow_24):
         detail = "24:00 is only allowed as a window's end" if minutes == MINUTES_PER_DAY else "hour out of range"
@@ -118,9 +118,14 @@ class Schedule:
         return self._active_span(when) is not None
 
     def window_start(self, when: datetime) -> datetime | None:
-        """Start instant (in the camera timezone) of the allowed window containing ``when``, else None.
+        """Start instant of the allowed window containing ``when`` (local time, fixed offset), else None.
 
         Touching or overlapping windows count as one, so this is where the legal stretch began.
         """
         span = self._active_span(when)
-        return None if span is None else span[0].astimezone(self.tz)
+        if span is None:
+            return None
+        local = span[0].astimezone(self.tz)
+        # A fixed offset, not the zone: Python never equates a zone's ambiguous (DST fall-back)
+        # wall time with any instant of another timezone (PEP 495), which would break comparisons.
+        return local.replace(tzinfo=timezone(local.utcoffset() or timedelta(0)))

@@ -125,7 +125,7 @@ def random_photo_patch(rng: np.random.Generator, h: int, w: int) -> Image:
     cw = max(4, int(ch * w / max(h, 1)))
     cw = min(cw, src.shape[1])
     c = crop(rng, src, ch, cw)
-    return cv2.resize(c, (max(1, w), max(1, h)), interpolation=cv2.INTER_AREA)
+    return cv2.resize(c, (max(1, w), max(1, h)), interpolation=cv2.INTER_LINEAR)
 
 
 def stripes(h: int, w: int, c1: tuple[float, ...], c2: tuple[float, ...], period: int,
@@ -161,5 +161,6 @@ def corrugated(h: int, w: int, colour: tuple[float, ...], period: int, vertical:
 
 def modulate(img: Image, detail: Image, strength: float) -> Image:
     """Multiply an image by a grey detail texture (mean 128) with the given strength."""
-    d = 1.0 + (detail.astype(np.float32) - 128.0) / 128.0 * strength
-    return np.clip(img.astype(np.float32) * d[..., None], 0, 255).astype(np.uint8)
+    # 8-bit lookup of the factor keeps this cheap: out = img * (1 + (detail - 128) / 128 * strength).
+    d = cv2.convertScaleAbs(detail, alpha=strength, beta=128.0 * (1.0 - strength))
+    return cv2.multiply(img, cv2.merge([d, d, d]), scale=1.0 / 128.0)

@@ -1,0 +1,5 @@
+"""``python -m detector`` is the ``streetwatch`` console script."""
+
+from detector.cli import main
+
+main()

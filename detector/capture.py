@@ -1,0 +1,285 @@
+"""Live capture: one thread per camera reads its stream and hands sampled frames to the analysis.
+
+* Streams open through OpenCV's FFmpeg backend with open and read timeouts, so a camera that
+  accepts the connection and then sends nothing fails after seconds instead of hanging its thread
+  (and the other cameras never wait on it: each has its own thread; OpenCV releases the GIL).
+* Every frame of the stream is grabbed (decoded) to keep up with it, but only the frames due at
+  the analysis rate are converted to pixels and queued.
+* The queue is bounded and never blocks the capture thread: when the analysis falls behind, the
+  oldest frame is dropped and counted (``frames_dropped``).
+* A failed read is not a frame: nothing is queued on failure, no black or repeated frame. The
+  thread releases the stream and reconnects as ``ReconnectPolicy`` allows.
+* Files loop (for demos and tests) and are paced at their own frame rate; webcams open by index.
+
+Each queued frame carries the wall-clock time at capture: that is the frame's timestamp in live
+mode (DESIGN §2), from which the analysis derives the engine's seconds.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+from urllib.parse import urlsplit, urlunsplit
+
+import numpy as np
+import numpy.typing as npt
+
+from detector.live_watchdog import ReconnectPolicy
+
+log = logging.getLogger("streetwatch.capture")
+
+OPEN_TIMEOUT_MS = 10_000
+READ_TIMEOUT_MS = 5_000
+QUEUE_FRAMES = 2
+# Frames decoded from a file faster than this many seconds ahead of their time are paced.
+_FILE_PACE_SLACK_S = 0.02
+
+
+@dataclass(frozen=True, eq=False)
+class CapturedFrame:
+    index: int
+    """Frames grabbed from this camera since the process started (the stream's frame count)."""
+    captured_at: datetime
+    """Wall-clock time of capture (aware, UTC)."""
+    mono: float
+    """Monotonic time of capture (for the watchdog)."""
+    image: npt.NDArray[np.uint8]
+
+
+class FrameQueue:
+    """Bounded, thread-safe, drop-oldest: ``put`` never blocks; drops are counted."""
+
+    def __init__(self, maxlen: int = QUEUE_FRAMES) -> None:
+        if maxlen < 1:
+            raise ValueError("a frame queue holds at least one frame")
+        self._frames: deque[CapturedFrame] = deque()
+        self._maxlen = maxlen
+        self._lock = threading.Lock()
+        self.dropped = 0
+        self.put_count = 0
+        self.on_put: Callable[[], None] | None = None
+        """Called (outside the lock) after each put: wakes the analysis loop."""
+
+    def put(self, frame: CapturedFrame) -> None:
+        with self._lock:
+            if len(self._frames) >= self._maxlen:
+                self._frames.popleft()
+                self.dropped += 1
+            self._frames.append(frame)
+            self.put_count += 1
+        if self.on_put is not None:
+            self.on_put()
+
+    def take_latest(self) -> CapturedFrame | None:
+        """The newest frame; older ones still queued were never analysed and count as dropped."""
+        with self._lock:
+            if not self._frames:
+                return None
+            latest = self._frames.pop()
+            self.dropped += len(self._frames)
+            self._frames.clear()
+            return latest
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._frames)
+
+
+def redact(source: str | int) -> str:
+    """A source for logs and records: the password of ``rtsp://user:pass@host`` never leaves."""
+    if isinstance(source, int):
+        return f"webcam:{source}"
+    parts = urlsplit(source)
+    if parts.password is None and parts.username is None:
+        return source
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+
+
+def is_file_source(source: str | int) -> bool:
+    return isinstance(source, str) and "://" not in source
+
+
+class VideoStream(Protocol):
+    def isOpened(self) -> bool: ...
+    def grab(self) -> bool: ...
+    def retrieve(self) -> tuple[bool, Any]: ...
+    def get(self, prop: int) -> float: ...
+    def release(self) -> None: ...
+
+
+Opener = Callable[[str | int], VideoStream]
+
+
+def open_stream(source: str | int) -> VideoStream:
+    """OpenCV capture with the FFmpeg backend and open/read timeouts (webcams: any backend)."""
+    import cv2
+
+    if isinstance(source, int):
+        return cv2.VideoCapture(source)
+    params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, OPEN_TIMEOUT_MS, cv2.CAP_PROP_READ_TIMEOUT_MSEC, READ_TIMEOUT_MS]
+    return cv2.VideoCapture(source, cv2.CAP_FFMPEG, params)
+
+
+@dataclass
+class CaptureStats:
+    """Written by the capture thread, read by others (single assignments: safe under the GIL)."""
+
+    connected: bool = False
+    grabbed: int = 0
+    last_grab_mono: float | None = None
+    reconnects: int = 0
+    last_error: str | None = None
+    escalated: bool = False
+
+
+class CaptureThread:
+    """Reads one camera for ever (until ``stop``), reconnecting as the policy allows."""
+
+    def __init__(
+        self,
+        camera_id: str,
+        source: str | int,
+        queue: FrameQueue,
+        *,
+        sample_fps: float,
+        policy: ReconnectPolicy | None = None,
+        opener: Opener = open_stream,
+        wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        mono_clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.camera_id = camera_id
+        self.source = source
+        self.queue = queue
+        self.interval_s = 1.0 / sample_fps
+        self.policy = policy or ReconnectPolicy(clock=mono_clock)
+        self.stats = CaptureStats()
+        self._opener = opener
+        self._wall_clock = wall_clock
+        self._mono = mono_clock
+        self._stop = threading.Event()
+        self._stream: VideoStream | None = None
+        self._thread = threading.Thread(target=self._run, name=f"capture-{camera_id}", daemon=True)
+        self._index = 0
+        self._next_due = 0.0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def join(self, timeout_s: float) -> bool:
+        """Wait for the thread; False when it is still inside a blocking open/read (it is a daemon)."""
+        self._thread.join(timeout_s)
+        return not self._thread.is_alive()
+
+    def _run(self) -> None:
+        where = redact(self.source)
+        while not self._stop.is_set():
+            delay = self.policy.delay()
+            if delay > 0 and self._stop.wait(delay):
+                break
+            self.policy.attempt()
+            log.info("capture.connecting camera=%s source=%s", self.camera_id, where)
+            try:
+                stream = self._opener(self.source)
+            except Exception as error:  # OpenCV raises cv2.error for some malformed sources
+                stream = None
+                self.stats.last_error = f"{type(error).__name__}: {error}"
+            if stream is None or not stream.isOpened():
+                if stream is not None:
+                    stream.release()
+                self.stats.last_error = self.stats.last_error or "cannot open stream"
+                self._failed(where, "open failed")
+                continue
+            self._stream = stream
+            self.stats.connected = True
+            got_frame = self._read(stream)
+            stream.release()
+            self._stream = None
+            self.stats.connected = False
+            if self._stop.is_set():
+                break
+            if got_frame and is_file_source(self.source):
+                # End of a file: loop it at once, like a camera that never stops.
+                self.policy.success()
+                self.policy.last_attempt = None
+                continue
+            self.stats.reconnects += 1
+            self._failed(where, "stream ended" if got_frame else "no frame")
+
+    def _failed(self, where: str, what: str) -> None:
+        escalated = self.policy.failure()
+        self.stats.escalated = self.policy.escalation > 0
+        if escalated:
+            log.error(
+                "capture.escalated camera=%s source=%s failures=%d window_s=%g next_attempt_s=%g error=%r",
+                self.camera_id,
+                where,
+                self.policy.escalate_after,
+                self.policy.window_s,
+                self.policy.interval_s,
+                self.stats.last_error,
+            )
+        else:
+            log.warning(
+                "capture.failed camera=%s source=%s what=%r next_attempt_s=%.1f",
+                self.camera_id,
+                where,
+                what,
+                self.policy.delay(),
+            )
+
+    def _read(self, stream: VideoStream) -> bool:
+        """Grabs until the stream fails or stop; returns whether any frame came through."""
+        import cv2
+
+        pace_file = is_file_source(self.source)
+        file_fps = stream.get(cv2.CAP_PROP_FPS) if pace_file else 0.0
+        file_step = 1.0 / file_fps if pace_file and 0 < file_fps < 1000 else 0.04
+        file_start = self._mono()
+        frames_this_open = 0
+        got_frame = False
+        while not self._stop.is_set():
+            if pace_file:
+                due = file_start + frames_this_open * file_step
+                wait = due - self._mono()
+                if wait > _FILE_PACE_SLACK_S and self._stop.wait(wait):
+                    break
+            if not stream.grab():
+                self.stats.last_error = "read failed or timed out"
+                return got_frame
+            now = self._mono()
+            frames_this_open += 1
+            self._index += 1
+            if now + 1e-3 < self._next_due:
+                self.stats.grabbed += 1
+                self.stats.last_grab_mono = now
+                continue
+            ok, image = stream.retrieve()
+            if not ok or image is None or getattr(image, "size", 0) == 0:
+                self.stats.last_error = "decode failed"
+                return got_frame
+            if not got_frame:
+                got_frame = True
+                self.policy.success()
+                self.stats.escalated = False
+                self.stats.last_error = None
+            self.stats.grabbed += 1
+            self.stats.last_grab_mono = now
+            # Due times advance on a fixed grid so the analysed rate does not drift; after a stall
+            # the grid restarts from now rather than letting a burst of frames catch up.
+            self._next_due += self.interval_s
+            if self._next_due < now:
+                self._next_due = now + self.interval_s
+            self.queue.put(CapturedFrame(self._index - 1, self._wall_clock(), now, image))
+        return got_frame

@@ -1,0 +1,92 @@
+"""Server-Sent Events of case changes, read from the change log (so every replica sees all changes)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import StreamingResponse
+
+from service import crud
+from service.api.deps import ERROR_RESPONSES, DbDep, ReaderPrincipal, SettingsDep
+from service.core.clock import Clock
+from service.core.db import Database
+from service.core.security import Principal
+from service.models import CaseChange
+
+router = APIRouter(prefix="/api/v1", tags=["events"])
+
+# A change whose row is older than this is assumed committed together with every lower seq; newer
+# rows are re-read each poll because PostgreSQL may commit a lower seq after a higher one.
+SETTLE = timedelta(seconds=5)
+HEARTBEAT_S = 15.0
+
+
+def _fetch(db: Database, after: int, actor: Principal) -> list[CaseChange]:
+    with db.reading() as session:
+        return list(crud.changes_after(session, after=after, actor=actor))
+
+
+def _last_seq(db: Database) -> int:
+    with db.reading() as session:
+        return crud.last_change_seq(session)
+
+
+@router.get(
+    "/events",
+    response_class=StreamingResponse,
+    responses={
+        **ERROR_RESPONSES,
+        200: {"content": {"text/event-stream": {}}, "description": "`event: case`, data = a case change."},
+    },
+    summary="Live case changes (SSE); resume with Last-Event-ID",
+)
+async def events(
+    request: Request,
+    principal: ReaderPrincipal,
+    db: DbDep,
+    settings: SettingsDep,
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
+    after: Annotated[int | None, Query(ge=0, description="Start after this change seq.")] = None,
+) -> StreamingResponse:
+    if after is None and last_event_id and last_event_id.isdigit():
+        after = int(last_event_id)
+    start = after if after is not None else await run_in_threadpool(_last_seq, db)
+    clock: Clock = request.app.state.clock
+
+    async def stream() -> AsyncIterator[str]:
+        floor = start
+        sent: set[int] = set()
+        began = last_beat = time.monotonic()
+        yield f"retry: 2000\nid: {start}\n\n"
+        while time.monotonic() - began < settings.sse_max_s:
+            if await request.is_disconnected():
+                return
+            changes = await run_in_threadpool(_fetch, db, floor, principal)
+            settled_before = clock() - SETTLE
+            for change in changes:
+                if change.seq in sent:
+                    continue
+                sent.add(change.seq)
+                data = crud.change_public(change).model_dump_json()
+                yield f"id: {change.seq}\nevent: case\ndata: {data}\n\n"
+                last_beat = time.monotonic()
+            settled = [change.seq for change in changes if change.at <= settled_before]
+            if settled:
+                floor = max(floor, max(settled))
+                sent = {seq for seq in sent if seq > floor}
+            if time.monotonic() - last_beat > HEARTBEAT_S:
+                yield ": keep-alive\n\n"
+                last_beat = time.monotonic()
+            await asyncio.sleep(settings.sse_poll_s)
+
+    return StreamingResponse(
+        stream(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )

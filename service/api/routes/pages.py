@@ -1,0 +1,105 @@
+"""Server-rendered pages: login, command centre (/), officer (/officer). Local assets only."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+from string import Template
+from typing import Annotated
+from urllib.parse import parse_qs
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from service import crud
+from service.api.deps import SESSION_COOKIE, DbDep, OfficerPrincipal, OptionalPrincipal, ReaderPrincipal, SettingsDep
+from service.core.security import Principal, csrf_token
+
+router = APIRouter(include_in_schema=False)
+
+_TEMPLATES = Path(__file__).resolve().parent.parent.parent / "templates"
+_SESSION_MAX_AGE_S = 12 * 3600
+
+
+def _render(name: str, **values: str) -> str:
+    template = Template((_TEMPLATES / name).read_text(encoding="utf-8"))
+    return template.substitute({key: html.escape(value, quote=True) for key, value in values.items()})
+
+
+def _home_for(principal: Principal) -> str:
+    return "/officer" if principal.role == "officer" else "/"
+
+
+def _safe_next(target: str | None) -> str | None:
+    # Only same-site paths: "//evil.example" or "https://…" would turn login into an open redirect.
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return None
+
+
+def _page(name: str, principal: Principal, request: Request) -> HTMLResponse:
+    settings = request.app.state.settings
+    body = _render(
+        name,
+        csrf=csrf_token(settings.secret_key, principal.token_sha256),
+        user=principal.name,
+        role=principal.role,
+        team=principal.team or "",
+    )
+    return HTMLResponse(body, headers={"Cache-Control": "no-store"})
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_page(
+    principal: OptionalPrincipal, next_: Annotated[str | None, Query(alias="next", max_length=512)] = None
+) -> Response:
+    if principal is not None:
+        return RedirectResponse(_safe_next(next_) or _home_for(principal), status_code=303)
+    return HTMLResponse(_render("login.html", next=_safe_next(next_) or "", error=""))
+
+
+@router.post("/login", response_class=HTMLResponse)
+async def login(request: Request, db: DbDep, settings: SettingsDep) -> Response:
+    form = parse_qs((await request.body()).decode("utf-8", "replace"), max_num_fields=10)
+    token = (form.get("token") or [""])[0].strip()
+    target = _safe_next((form.get("next") or [""])[0])
+    principal = None
+    if token:
+        with db.reading() as session:
+            principal = crud.principal_for_token(session, token=token)
+    if principal is None:
+        page = _render("login.html", next=target or "", error="Unknown or revoked token.")
+        return HTMLResponse(page, status_code=401)
+    if principal.role == "camera":
+        page = _render("login.html", next=target or "", error="Camera tokens cannot open the pages.")
+        return HTMLResponse(page, status_code=403)
+    response = RedirectResponse(target or _home_for(principal), status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=_SESSION_MAX_AGE_S,
+        httponly=True,
+        samesite="strict",
+        secure=settings.mode == "prod",
+        path="/",
+    )
+    return response
+
+
+@router.post("/logout")
+def logout() -> Response:
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+@router.get("/", response_class=HTMLResponse)
+def command_centre(principal: ReaderPrincipal, request: Request) -> Response:
+    if principal.role == "officer":
+        return RedirectResponse("/officer", status_code=303)
+    return _page("dashboard.html", principal, request)
+
+
+@router.get("/officer", response_class=HTMLResponse)
+def officer_page(principal: OfficerPrincipal, request: Request) -> Response:
+    return _page("officer.html", principal, request)

@@ -1,0 +1,197 @@
+"""Service commands for the ``streetwatch`` CLI (entry-point group ``streetwatch.commands``):
+``serve``, ``token create|list|revoke``, ``webhook add|list``. User errors raise InputError (exit 2)."""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from zones.errors import InputError
+
+if TYPE_CHECKING:
+    from service.core.config import Settings
+    from service.core.db import Database
+
+DbOption = Annotated[
+    str | None,
+    typer.Option(
+        "--db",
+        help="Database URL: sqlite:///path.db or postgresql://user@host/db "
+        "[default: $STREETWATCH_DATABASE_URL or sqlite:///./streetwatch.db]",
+        show_default=False,
+    ),
+]
+
+
+def _settings(db: str | None) -> Settings:
+    from pydantic import ValidationError
+
+    from service.core.config import Settings
+
+    try:
+        return Settings(database_url=db) if db else Settings()
+    except ValidationError as error:
+        first = error.errors()[0]
+        field = "STREETWATCH_" + ".".join(str(part) for part in first["loc"]).upper()
+        raise InputError(first["msg"], field=field) from None
+
+
+def _open(db: str | None) -> tuple[Settings, Database]:
+    from service.core.db import open_database
+
+    settings = _settings(db)
+    return settings, open_database(settings.database_url)
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="TCP port.")] = 8000,
+    db: DbOption = None,
+) -> None:
+    """Run the service: API, dashboard and officer pages, webhook relay."""
+    import uvicorn
+
+    from service.main import create_app
+
+    settings, database = _open(db)
+    app = create_app(settings, db=database)
+    typer.echo(f"streetwatch: serving on http://{host}:{port}/ (database {database.engine.url!r})", err=True)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level=os.environ.get("STREETWATCH_LOG_LEVEL", "info"),
+        timeout_graceful_shutdown=5,
+        proxy_headers=False,
+    )
+
+
+token_app = typer.Typer(help="API tokens (only their SHA-256 is stored).", no_args_is_help=True)
+
+
+@token_app.command("create")
+def token_create(
+    role: Annotated[str, typer.Option(help="camera | operator | officer | supervisor | admin")],
+    name: Annotated[str, typer.Option(help="Who or what holds the token (shown in audit trails).")],
+    team: Annotated[str | None, typer.Option(help="Team (required for officers).")] = None,
+    db: DbOption = None,
+) -> None:
+    """Create a token and print it on stdout (the only time it is shown)."""
+    from pydantic import ValidationError
+
+    from service import crud
+    from service.core.clock import utc_now
+    from service.core.errors import Invalid
+    from service.core.security import ROLES
+    from service.schemas import TokenCreate
+
+    if role not in ROLES:
+        raise InputError(f"unknown role {role!r}; choose one of {', '.join(ROLES)}", field="--role")
+    try:
+        spec = TokenCreate.model_validate({"role": role, "name": name, "team": team})
+    except ValidationError as error:
+        first = error.errors()[0]
+        raise InputError(first["msg"], field="--" + str(first["loc"][0])) from None
+    _, database = _open(db)
+    try:
+        with database.writing() as session:
+            _, token = crud.create_token(session, role=spec.role, name=spec.name, team=spec.team, now=utc_now())
+    except Invalid as error:
+        raise InputError(error.detail, field="--team") from None
+    finally:
+        database.dispose()
+    typer.echo(token)
+
+
+@token_app.command("list")
+def token_list(db: DbOption = None) -> None:
+    """List tokens: id, role, team, name, revoked."""
+    from service import crud
+
+    _, database = _open(db)
+    with database.reading() as session:
+        for row in crud.list_tokens(session):
+            revoked = f"revoked {row.revoked_at.isoformat()}" if row.revoked_at else "active"
+            typer.echo(f"{row.id}\t{row.role}\t{row.team or '-'}\t{row.name}\t{revoked}")
+    database.dispose()
+
+
+@token_app.command("revoke")
+def token_revoke(
+    token_id: Annotated[str | None, typer.Option("--id", help="Token id (from `token list`).")] = None,
+    name: Annotated[str | None, typer.Option(help="Revoke every active token with this name.")] = None,
+    db: DbOption = None,
+) -> None:
+    """Revoke tokens; they stop working on their next request."""
+    from service import crud
+    from service.core.clock import utc_now
+    from service.core.errors import NotFound
+
+    if (token_id is None) == (name is None):
+        raise InputError("give exactly one of --id or --name", field="--id")
+    _, database = _open(db)
+    try:
+        with database.writing() as session:
+            if token_id is not None:
+                crud.revoke_token(session, token_id=token_id, now=utc_now())
+                count = 1
+            else:
+                count = crud.revoke_tokens_named(session, name=name or "", now=utc_now())
+    except NotFound as error:
+        raise InputError(error.detail, field="--id") from None
+    finally:
+        database.dispose()
+    typer.echo(f"revoked {count} token(s)", err=True)
+
+
+webhook_app = typer.Typer(help="Dispatch endpoints (Standard Webhooks).", no_args_is_help=True)
+
+
+@webhook_app.command("add")
+def webhook_add(
+    team: Annotated[str, typer.Option(help="Team whose dispatched cases go to this endpoint.")],
+    url: Annotated[str, typer.Option(help="http(s) URL that receives signed POSTs.")],
+    db: DbOption = None,
+) -> None:
+    """Register an endpoint and print its whsec_… signing secret on stdout."""
+    from pydantic import ValidationError
+
+    from service import crud
+    from service.core.clock import utc_now
+    from service.core.errors import Invalid
+    from service.schemas import WebhookCreate
+
+    try:
+        spec = WebhookCreate.model_validate({"team": team, "url": url})
+    except ValidationError as error:
+        first = error.errors()[0]
+        raise InputError(first["msg"], field="--" + str(first["loc"][0])) from None
+    settings, database = _open(db)
+    try:
+        with database.writing() as session:
+            _, secret = crud.add_webhook(
+                session, team=spec.team, url=url, now=utc_now(), allow_private=settings.webhook_allow_private
+            )
+    except Invalid as error:
+        raise InputError(error.detail, field="--url") from None
+    finally:
+        database.dispose()
+    typer.echo(secret)
+
+
+@webhook_app.command("list")
+def webhook_list(db: DbOption = None) -> None:
+    """List endpoints with their backlog."""
+    from service import crud
+
+    _, database = _open(db)
+    with database.reading() as session:
+        for item in crud.list_webhooks(session):
+            state = f"disabled ({item.disabled_reason})" if item.disabled_at else "enabled"
+            typer.echo(
+                f"{item.id}\t{item.team}\t{item.url}\t{state}\tpending={item.pending} failed={item.failed} "
+                f"delivered={item.delivered}"
+            )
+    database.dispose()

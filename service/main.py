@@ -1,0 +1,183 @@
+"""The FastAPI application: ``create_app(settings)`` opens and migrates the store, wires the routes and,
+while serving, runs the outbox relay in a background thread."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service.api.deps import PUBLIC_PATHS, default_deny
+from service.api.routes import alerts, cameras, cases, events, exports, pages, tokens, webhooks
+from service.core.clock import Clock, utc_now
+from service.core.config import Settings
+from service.core.db import Database, open_database
+from service.core.errors import ServiceError
+from service.core.metrics import IngestCounters
+from service.relay import Relay
+
+VERSION = "0.1.0"
+_STATIC = Path(__file__).resolve().parent / "static"
+_INGEST_PATH = "/api/v1/alerts"
+_CSP = (
+    "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; "
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
+
+
+class SecurityHeaders:
+    """Pure ASGI (BaseHTTPMiddleware would buffer the SSE stream)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers += [
+                    (b"x-content-type-options", b"nosniff"),
+                    (b"referrer-policy", b"no-referrer"),
+                    (b"x-frame-options", b"DENY"),
+                    (b"content-security-policy", _CSP.encode()),
+                ]
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
+def _wants_html(request: Request) -> bool:
+    return (
+        request.method == "GET"
+        and not request.url.path.startswith("/api/")
+        and "text/html" in request.headers.get("accept", "")
+    )
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    clock: Clock = utc_now,
+    db: Database | None = None,
+    relay: Relay | None = None,
+) -> FastAPI:
+    """Build the app. Migrates the database now, so a bad URL fails before anything listens.
+
+    ``relay``: a prepared relay to run while serving (tests inject clocks); by default one is
+    created when ``settings.relay_enabled``.
+    """
+    settings = settings or Settings()
+    settings.check_startable()
+    database = db or open_database(settings.database_url)
+    owns_db = db is None
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        active = relay
+        if active is None and settings.relay_enabled:
+            active = Relay(database, settings, clock=clock)
+        app.state.relay = active
+        if active is not None:
+            active.start()
+        try:
+            yield
+        finally:
+            if active is not None:
+                active.close()
+            if owns_db:
+                database.dispose()
+
+    app = FastAPI(
+        title="streetwatch",
+        version=VERSION,
+        summary="Street-violation cases: ingest, review, dispatch, exports.",
+        description=(
+            "Every route needs `Authorization: Bearer <token>` (or the login cookie) except `/healthz` "
+            "and the login page. Roles: camera (ingest, camera status, evidence upload), operator "
+            "(review, dispatch, verify), officer (own team's dispatched cases), supervisor (operator + "
+            "handle, outbox, metrics), admin (everything, tokens, webhooks)."
+        ),
+        lifespan=lifespan,
+        openapi_url=None,  # served by exports.openapi, behind auth; no CDN-backed docs UI
+        docs_url=None,
+        redoc_url=None,
+        max_body_size=settings.max_body_bytes,
+        dependencies=[Depends(default_deny)],
+    )
+    app.state.settings = settings
+    app.state.db = database
+    app.state.clock = clock
+    app.state.ingest_counters = IngestCounters()
+    app.state.relay = relay
+
+    def wake_relay() -> None:
+        active: Relay | None = app.state.relay
+        if active is not None:
+            active.wake()
+
+    app.state.wake_relay = wake_relay
+
+    app.include_router(alerts.router)
+    app.include_router(alerts.upload_router, max_body_size=settings.max_upload_bytes)
+    app.include_router(cases.router)
+    app.include_router(cases.upload_router, max_body_size=settings.max_upload_bytes)
+    app.include_router(exports.router)
+    app.include_router(cameras.router)
+    app.include_router(events.router)
+    app.include_router(tokens.router)
+    app.include_router(webhooks.router)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=_STATIC), name="static")
+    app.add_middleware(SecurityHeaders)
+
+    @app.exception_handler(ServiceError)
+    async def _service_error(request: Request, error: ServiceError) -> Response:
+        return JSONResponse({"detail": error.detail}, status_code=error.status_code)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, error: StarletteHTTPException) -> Response:
+        if error.status_code == 401 and _wants_html(request):
+            return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
+        if error.status_code == 413 and request.url.path == _INGEST_PATH:
+            app.state.ingest_counters.inc("too_large")
+        return await http_exception_handler(request, error)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, error: RequestValidationError) -> Response:
+        if request.url.path == _INGEST_PATH:
+            app.state.ingest_counters.inc("invalid")
+        return await request_validation_exception_handler(request, error)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title,
+                version=app.version,
+                summary=app.summary,
+                description=app.description,
+                routes=app.routes,
+            )
+            for path in PUBLIC_PATHS:
+                for operation in schema.get("paths", {}).get(path, {}).values():
+                    operation.pop("security", None)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app

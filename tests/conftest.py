@@ -1,0 +1,69 @@
+"""Shared fixtures: the console script, generated videos, an offline environment."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("YOLO_OFFLINE", "1")
+os.environ.setdefault("STREETWATCH_WEBHOOK_ALLOW_PRIVATE", "1")
+
+REPO = Path(__file__).resolve().parent.parent
+STREETWATCH = str(Path(sys.executable).with_name("streetwatch"))
+
+
+def run_cli(*args: str | Path, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """Runs the real console script, as a user would."""
+    return subprocess.run(
+        [STREETWATCH, *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=timeout,
+        env=dict(os.environ, YOLO_OFFLINE="1"),
+        check=False,
+    )
+
+
+@pytest.fixture
+def cli() -> Callable[..., subprocess.CompletedProcess[str]]:
+    return run_cli
+
+
+def make_test_video(
+    path: Path, *, seconds: float, size: str = "640x360", fps: int = 25, codec: str = "libx264"
+) -> Path:
+    """A real H.264 (or other codec) clip from FFmpeg's test source."""
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        pytest.skip("ffmpeg is not installed")
+    args = [ffmpeg, "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", f"testsrc=size={size}:rate={fps}"]
+    args += ["-t", str(seconds), "-c:v", codec, "-g", "50"]
+    if codec == "libx264":
+        args += ["-pix_fmt", "yuv420p", "-movflags", "+faststart"]
+    subprocess.run([*args, "-y", str(path)], check=True, timeout=120)
+    return path
+
+
+def build_untrained_model(path: Path, names: dict[int, str]) -> Path:
+    """A yolov8n built from its yaml (no download) with random weights and the given class names."""
+    import torch
+    from ultralytics.nn.tasks import DetectionModel
+
+    model = DetectionModel("yolov8n.yaml", nc=len(names), verbose=False)
+    model.names = names
+    torch.save({"model": model, "train_args": {}, "epoch": -1}, path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def untrained_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_untrained_model(
+        tmp_path_factory.mktemp("models") / "untrained.pt", {0: "stall", 1: "laundry", 2: "structure"}
+    )

@@ -1,0 +1,296 @@
+"""Live capture rules with a fake clock: offline after 20 s, reconnect spacing and escalation,
+the drop-oldest frame queue, and capture threads that never turn a failed read into a frame."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from detector.capture import CapturedFrame, CaptureThread, FrameQueue, redact
+from detector.live_watchdog import ReconnectPolicy, Watchdog
+from tests.conftest import make_test_video
+
+
+class FakeClock:
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+# ----------------------------------------------------------------------------- watchdog
+
+
+@pytest.mark.parametrize(
+    ("script", "expected"),
+    [
+        # (action, seconds after start) -> status after each action
+        pytest.param([("check", 20.0)], ["starting"], id="no frame yet, 20 s is not yet offline"),
+        pytest.param([("check", 20.1)], ["offline"], id="no frame for more than 20 s after start: offline"),
+        pytest.param([("frame", 3.0)], ["online"], id="first good frame: online"),
+        pytest.param(
+            [("frame", 3.0), ("check", 23.0), ("check", 23.2)], ["online", "online", "offline"], id="silent 20.2 s"
+        ),
+        pytest.param(
+            [("frame", 1.0), ("check", 30.0), ("frame", 31.0), ("check", 45.0)],
+            ["online", "offline", "online", "online"],
+            id="back online on the first good frame",
+        ),
+    ],
+)
+def test_watchdog_offline_after_20_s_online_on_first_frame(
+    script: list[tuple[str, float]], expected: list[str]
+) -> None:
+    clock = FakeClock()
+    start = clock.now
+    dog = Watchdog(clock=clock)
+    seen = []
+    for action, at in script:
+        clock.now = start + at
+        if action == "frame":
+            dog.frame()
+        else:
+            dog.check()
+        seen.append(dog.status)
+    assert seen == expected
+
+
+def test_watchdog_reports_each_transition_once() -> None:
+    clock = FakeClock()
+    dog = Watchdog(clock=clock)
+    assert dog.frame() is not None
+    assert dog.frame() is None  # still online: nothing to report
+    clock.advance(21)
+    transition = dog.check()
+    assert transition is not None and (transition.previous, transition.status) == ("online", "offline")
+    assert dog.check() is None
+    assert dog.silent_for() == pytest.approx(21)
+
+
+# ----------------------------------------------------------------------------- reconnect policy
+
+
+@pytest.mark.parametrize(
+    ("failure_times", "escalates_at", "interval_after"),
+    [
+        pytest.param([0, 10, 20, 30], None, 10.0, id="4 failures in 60 s: normal 10 s spacing"),
+        pytest.param([0, 10, 20, 30, 40], 4, 60.0, id="5th failure within 60 s escalates to 60 s"),
+        pytest.param([0, 16, 32, 48, 64], None, 10.0, id="5 failures spread over 64 s: no escalation"),
+        pytest.param([0, 10, 20, 30, 40, 100], 4, 120.0, id="escalated: each further failure doubles"),
+        pytest.param([0, 1, 2, 3, 4, 70, 400, 700, 1000], 4, 300.0, id="capped at 300 s"),
+    ],
+)
+def test_reconnect_policy_escalates_after_five_failures_in_60_s(
+    failure_times: list[float], escalates_at: int | None, interval_after: float
+) -> None:
+    clock = FakeClock()
+    start = clock.now
+    policy = ReconnectPolicy(clock=clock)
+    escalations = []
+    for i, at in enumerate(failure_times):
+        clock.now = start + at
+        policy.attempt()
+        if policy.failure():
+            escalations.append(i)
+    assert escalations == ([] if escalates_at is None else [escalates_at])
+    assert policy.interval_s == interval_after
+    assert policy.delay() == pytest.approx(interval_after)
+
+
+def test_reconnect_attempts_are_at_least_10_s_apart_and_success_resets() -> None:
+    clock = FakeClock()
+    policy = ReconnectPolicy(clock=clock)
+    assert policy.delay() == 0  # the very first attempt goes at once
+    policy.attempt()
+    clock.advance(3)  # open failed after 3 s
+    policy.failure()
+    assert policy.delay() == pytest.approx(7)  # 10 s after the previous attempt *started*
+    clock.advance(7)
+    assert policy.delay() == 0
+    for _ in range(4):  # with the one before: 5 failures within 60 s
+        policy.attempt()
+        policy.failure()
+    assert policy.escalation == 1
+    policy.success()
+    assert policy.escalation == 0 and policy.interval_s == 10.0
+    clock.advance(100)
+    assert policy.delay() == 0  # a stream that ran for a while and dropped reconnects at once
+
+
+# ----------------------------------------------------------------------------- frame queue
+
+
+def _frame(index: int) -> CapturedFrame:
+    return CapturedFrame(index, datetime(2026, 1, 1, tzinfo=UTC), float(index), np.zeros((2, 2, 3), np.uint8))
+
+
+@pytest.mark.parametrize(
+    ("maxlen", "puts", "latest", "dropped"),
+    [
+        pytest.param(2, 1, 0, 0, id="one frame, nothing dropped"),
+        pytest.param(2, 2, 1, 1, id="analysis takes the newest; the older one was never analysed"),
+        pytest.param(2, 5, 4, 4, id="overflow drops the oldest, the taker drops the rest"),
+        pytest.param(4, 3, 2, 2, id="larger queue"),
+    ],
+)
+def test_queue_drops_oldest_and_counts(maxlen: int, puts: int, latest: int, dropped: int) -> None:
+    queue = FrameQueue(maxlen)
+    for i in range(puts):
+        queue.put(_frame(i))
+    assert len(queue) == min(puts, maxlen)
+    taken = queue.take_latest()
+    assert taken is not None and taken.index == latest
+    assert queue.dropped == dropped
+    assert queue.take_latest() is None
+
+
+@given(st.lists(st.sampled_from(["put", "take"]), max_size=60), st.integers(min_value=1, max_value=4))
+def test_queue_accounts_for_every_frame(ops: list[str], maxlen: int) -> None:
+    queue = FrameQueue(maxlen)
+    taken = 0
+    for i, op in enumerate(ops):
+        if op == "put":
+            queue.put(_frame(i))
+        elif queue.take_latest() is not None:
+            taken += 1
+        assert len(queue) <= maxlen
+    assert taken + queue.dropped + len(queue) == queue.put_count
+
+
+def test_queue_never_blocks_the_producer() -> None:
+    queue = FrameQueue(2)
+    done = threading.Event()
+
+    def produce() -> None:
+        for i in range(20_000):
+            queue.put(_frame(i))
+        done.set()
+
+    threading.Thread(target=produce, daemon=True).start()
+    assert done.wait(10), "put blocked although nobody consumed"
+    assert queue.dropped == 20_000 - 2
+
+
+# ----------------------------------------------------------------------------- capture thread
+
+
+class FakeStream:
+    """Scripted stream: ``grabs`` is a list of booleans; ``retrieve_ok`` the retrieve results."""
+
+    def __init__(self, grabs: list[bool], retrieve_ok: bool = True, opened: bool = True) -> None:
+        self.grabs = list(grabs)
+        self.retrieve_ok = retrieve_ok
+        self.opened = opened
+        self.released = False
+        self.served = 0
+
+    def isOpened(self) -> bool:  # noqa: N802
+        return self.opened
+
+    def grab(self) -> bool:
+        time.sleep(0.01)
+        if not self.grabs:
+            return False
+        ok = self.grabs.pop(0)
+        self.served += ok
+        return ok
+
+    def retrieve(self) -> tuple[bool, Any]:
+        if not self.retrieve_ok:
+            return False, None
+        return True, np.full((4, 4, 3), self.served, np.uint8)
+
+    def get(self, prop: int) -> float:
+        return 0.0
+
+    def release(self) -> None:
+        self.released = True
+
+
+def _run_capture(streams: list[FakeStream], *, seconds: float, policy: ReconnectPolicy | None = None) -> Any:
+    queue = FrameQueue(1000)
+    opened: list[float] = []
+
+    def opener(source: str | int) -> FakeStream:
+        opened.append(time.monotonic())
+        return streams.pop(0) if streams else FakeStream([], opened=False)
+
+    thread = CaptureThread("cam-x", "rtsp://cam/x", queue, sample_fps=1000.0, policy=policy, opener=opener)
+    thread.start()
+    time.sleep(seconds)
+    thread.stop()
+    assert thread.join(2.0)
+    return queue, thread, opened
+
+
+def test_failed_reads_are_not_frames() -> None:
+    stream = FakeStream([True, True, True, False, True])  # the True after the failure is never read
+    queue, thread, _ = _run_capture([stream], seconds=0.3, policy=ReconnectPolicy(min_interval_s=60))
+    frames = []
+    while (frame := queue.take_latest()) is not None:
+        frames.append(frame)
+        break
+    assert queue.put_count == 3, "exactly the three good frames, nothing for the failed read"
+    assert frames[0].image[0, 0, 0] == 3  # the newest real frame, not a black or repeated one
+    assert stream.released
+    assert thread.stats.reconnects == 1 and thread.stats.last_error == "read failed or timed out"
+
+
+def test_undecodable_frame_is_not_queued() -> None:
+    stream = FakeStream([True, True], retrieve_ok=False)
+    queue, thread, _ = _run_capture([stream], seconds=0.2, policy=ReconnectPolicy(min_interval_s=60))
+    assert queue.put_count == 0
+    assert thread.stats.last_error == "decode failed"
+
+
+def test_capture_reconnects_with_spacing_and_escalates(caplog: pytest.LogCaptureFixture) -> None:
+    policy = ReconnectPolicy(min_interval_s=0.1, escalated_interval_s=5.0, window_s=60.0)
+    with caplog.at_level(logging.WARNING, logger="streetwatch.capture"):
+        _, thread, opened = _run_capture([], seconds=0.75, policy=policy)
+    gaps = np.diff(opened)
+    assert len(opened) == 5, f"attempts at {opened}: five fast failures, then the 5 s escalated wait"
+    assert (gaps >= 0.1 - 1e-3).all()
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1 and "capture.escalated camera=cam-x" in errors[0].getMessage()
+    assert thread.stats.escalated
+
+
+def test_file_source_loops_paced_without_counting_reconnects(tmp_path: Path) -> None:
+    clip = make_test_video(tmp_path / "clip.mp4", seconds=1.0, size="160x120", fps=10)
+    queue = FrameQueue(1000)
+    thread = CaptureThread("cam-f", str(clip), queue, sample_fps=5.0)
+    thread.start()
+    time.sleep(2.6)
+    thread.stop()
+    assert thread.join(3.0)
+    # Paced at the file's 10 fps and sampled at 5 fps: about 13 frames in 2.6 s, across 2+ loops.
+    assert 9 <= queue.put_count <= 16
+    assert thread.stats.grabbed >= 20, "the 10-frame file looped"
+    assert thread.stats.reconnects == 0
+
+
+@pytest.mark.parametrize(
+    ("source", "shown"),
+    [
+        ("rtsp://admin:secret@10.0.0.5:554/stream1", "rtsp://10.0.0.5:554/stream1"),
+        ("rtsp://10.0.0.5/stream1", "rtsp://10.0.0.5/stream1"),
+        ("http://user@cam.local/mjpg", "http://cam.local/mjpg"),
+        (0, "webcam:0"),
+        ("/videos/a.mp4", "/videos/a.mp4"),
+    ],
+)
+def test_stream_credentials_never_leave(source: str | int, shown: str) -> None:
+    assert redact(source) == shown

@@ -1,0 +1,83 @@
+"""The model wrapper: class mapping, refusals, no downloads, the detect command's file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from detector.adapters import class_lookup
+from detector.model import Detector, default_card, read_card
+from tests.conftest import build_untrained_model, make_test_video, run_cli
+from zones.errors import ModelError
+
+
+@pytest.mark.parametrize(
+    ("names", "class_map", "expected", "error"),
+    [
+        ({0: "stall", 1: "laundry", 2: "structure"}, None, [0, 1, 2], None),
+        ({0: "person", 1: "structure", 2: "stall", 3: "laundry"}, None, [-1, 2, 0, 1], None),
+        (
+            {0: "cart", 1: "clothes", 2: "shed"},
+            {"cart": "stall", "clothes": "laundry", "shed": "structure"},
+            [0, 1, 2],
+            None,
+        ),
+        ({0: "stall", 1: "laundry"}, None, None, r"no class for \['structure'\]"),
+        ({0: "cart"}, {"cart": "kiosk"}, None, "unknown classes"),
+    ],
+)
+def test_class_lookup(
+    names: dict[int, str], class_map: dict[str, str] | None, expected: list[int] | None, error: str | None
+) -> None:
+    if error:
+        with pytest.raises(ModelError, match=error):
+            class_lookup(names, class_map)
+    else:
+        np.testing.assert_array_equal(class_lookup(names, class_map), expected)
+
+
+def test_missing_weights_exit_2_naming_the_path(tmp_path: Path) -> None:
+    video = make_test_video(tmp_path / "clip.mp4", seconds=2)
+    done = run_cli("detect", video, "--out", tmp_path / "d.jsonl", "--model", tmp_path / "nope.pt")
+    assert done.returncode == 2
+    assert "nope.pt: model weights not found" in done.stderr
+
+
+def test_model_without_our_classes_is_refused(tmp_path: Path) -> None:
+    foreign = build_untrained_model(tmp_path / "coco.pt", {0: "person", 1: "car", 2: "dog"})
+    video = make_test_video(tmp_path / "clip.mp4", seconds=2)
+    done = run_cli("detect", video, "--out", tmp_path / "d.jsonl", "--model", foreign)
+    assert done.returncode == 2
+    assert "class_map" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_detect_writes_a_line_per_analysed_frame(tmp_path: Path, untrained_model: Path) -> None:
+    video = make_test_video(tmp_path / "clip.mp4", seconds=4)
+    out = tmp_path / "d.jsonl"
+    done = run_cli("detect", video, "--out", out, "--model", untrained_model, "--sample-fps", "2")
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    meta = lines[0]["meta"]
+    assert (meta["width"], meta["height"], meta["classes"]) == (640, 360, ["stall", "laundry", "structure"])
+    assert len(meta["model"]["sha256"]) == 64
+    # 25 fps sampled at 2 fps: the first frame at or after each half second
+    assert [line["frame"] for line in lines[1:]] == [0, 13, 25, 38, 50, 63, 75, 88]
+    assert [line["t"] for line in lines[1:]] == pytest.approx([f / 25 for f in [0, 13, 25, 38, 50, 63, 75, 88]])
+
+
+def test_default_card_is_the_newest(tmp_path: Path) -> None:
+    for name, created in [("old", "2026-01-01"), ("new", "2026-11-01")]:
+        (tmp_path / f"{name}.yaml").write_text(f"name: {name}\nweights: {name}.pt\ncreated: {created}\n")
+    (tmp_path / "dataset.yaml").write_text("names: {0: stall}\n")  # not a card
+    assert default_card(tmp_path).name == "new"
+    assert read_card(tmp_path / "old.yaml").weights == (tmp_path / "old.pt").resolve()
+
+
+def test_detector_predicts_our_detections_type(untrained_model: Path) -> None:
+    detector = Detector(untrained_model, confidence=0.0001, imgsz=160)
+    [detections] = detector.predict([np.random.default_rng(0).integers(0, 255, (120, 160, 3), dtype=np.uint8)])
+    assert detections.xyxy.shape[1] == 4
+    assert set(detections.class_id.tolist()) <= {0, 1, 2}
