@@ -19,7 +19,7 @@ from detector.evidence import EvidenceWriter
 from detector.model import Detector, load_detector
 from detector.pipeline import CameraPipeline, PipelineContext, offset_clock
 from detector.push import Pusher
-from detector.sources import Frame, ImageFolder, VideoFile, open_source
+from detector.sources import Frame, ImageFolder, VideoFile, open_fast_source, open_source
 from zones.alert import AlertRecord, ModelRef
 from zones.categories import CATEGORIES
 from zones.config import CameraConfig, load_camera_config
@@ -122,7 +122,7 @@ def _audit_one(
     pusher: Any,
     records: dict[str, AlertRecord],
 ) -> _VideoOutcome:
-    source = open_source(video, sample_fps=request.sample_fps or DEFAULT_SAMPLE_FPS) if video else None
+    source = _open(video, request, replaying=replay is not None) if video else None
     if replay is not None and source is not None:
         width, height = source.width, source.height
     elif replay is not None:
@@ -184,6 +184,14 @@ def _audit_one(
     return outcome
 
 
+def _open(video: Path, request: AuditRequest, *, replaying: bool) -> VideoFile | ImageFolder:
+    if replaying:
+        return open_source(video, sample_fps=None)  # the replayed file decides which frames matter
+    if request.sample_fps:
+        return open_source(video, sample_fps=request.sample_fps)
+    return open_fast_source(video, fallback_fps=DEFAULT_SAMPLE_FPS)
+
+
 def _stream(
     source: VideoFile | ImageFolder | None, replay: DetectionsFile | None, detector: Detector | None
 ) -> Iterator[tuple[int, float, Any, Any]]:
@@ -202,7 +210,6 @@ class _FrameLookup:
     """Pulls the frames a replay asks for from a video decoded in step with it."""
 
     def __init__(self, source: VideoFile | ImageFolder) -> None:
-        source.sample_fps = None  # the replay decides which frames matter
         self._frames = source.frames()
         self._current: Frame | None = None
 

@@ -18,6 +18,8 @@ mode (DESIGN §2), from which the analysis derives the engine's seconds.
 from __future__ import annotations
 
 import logging
+import socket
+import ssl
 import threading
 import time
 from collections import deque
@@ -108,6 +110,72 @@ def is_file_source(source: str | int) -> bool:
     return isinstance(source, str) and "://" not in source
 
 
+PROBE_TIMEOUT_S = 5.0
+
+
+def probe_stream(source: str | int, timeout_s: float = PROBE_TIMEOUT_S) -> str | None:
+    """Whether a network camera answers at all: None when it does, else the reason.
+
+    OpenCV's FFmpeg backend opens every stream under one process-wide lock, so a camera that
+    accepts the TCP connection and then says nothing would hold that lock for the whole open
+    timeout and keep every other camera of the process from (re)connecting. A cheap request with
+    its own timeout, outside that lock, finds such a camera first: RTSP ``DESCRIBE`` (any RTSP
+    answer, 401 included, proves it alive) or an HTTP ``GET`` (any status line). Other sources
+    (files, webcams, other schemes) are not probed.
+    """
+    if isinstance(source, int):
+        return None
+    parts = urlsplit(source)
+    scheme = parts.scheme.lower()
+    if scheme not in ("rtsp", "http", "https") or not parts.hostname:
+        return None
+    default_port = {"rtsp": 554, "http": 80, "https": 443}[scheme]
+    try:
+        port = parts.port or default_port
+    except ValueError:
+        return "invalid port in the stream URL"
+    target = redact(source)
+    if scheme == "rtsp":
+        request = (
+            f"DESCRIBE {target} RTSP/1.0\r\nCSeq: 1\r\nAccept: application/sdp\r\n"
+            "User-Agent: streetwatch\r\n\r\n"
+        )
+        expected = b"RTSP/"
+    else:
+        path = parts.path or "/"
+        if parts.query:
+            path += "?" + parts.query
+        request = (
+            f"GET {path} HTTP/1.1\r\nHost: {parts.hostname}\r\nUser-Agent: streetwatch\r\n"
+            "Connection: close\r\n\r\n"
+        )
+        expected = b"HTTP/"
+    deadline = time.monotonic() + timeout_s
+    try:
+        with socket.create_connection((parts.hostname, port), timeout=timeout_s) as raw:
+            sock: socket.socket = raw
+            if scheme == "https":
+                context = ssl.create_default_context()
+                context.check_hostname = False
+                context.verify_mode = ssl.CERT_NONE  # liveness only; FFmpeg does the real session
+                sock = context.wrap_socket(raw, server_hostname=parts.hostname)
+            sock.sendall(request.encode("ascii", "replace"))
+            answer = b""
+            while len(answer) < len(expected):
+                sock.settimeout(max(0.01, deadline - time.monotonic()))
+                chunk = sock.recv(64)
+                if not chunk:
+                    return "the server closed the connection without answering"
+                answer += chunk
+    except TimeoutError:
+        return f"no answer within {timeout_s:g} s (connection accepted, no data)"
+    except OSError as error:
+        return f"{type(error).__name__}: {error.strerror or error}"
+    if not answer.startswith(expected):
+        return f"not an {expected.decode().rstrip('/')} server"
+    return None
+
+
 class VideoStream(Protocol):
     def isOpened(self) -> bool: ...
     def grab(self) -> bool: ...
@@ -153,6 +221,7 @@ class CaptureThread:
         sample_fps: float,
         policy: ReconnectPolicy | None = None,
         opener: Opener = open_stream,
+        probe: Callable[[str | int], str | None] | None = probe_stream,
         wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         mono_clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -163,6 +232,7 @@ class CaptureThread:
         self.policy = policy or ReconnectPolicy(clock=mono_clock)
         self.stats = CaptureStats()
         self._opener = opener
+        self._probe = probe
         self._wall_clock = wall_clock
         self._mono = mono_clock
         self._stop = threading.Event()
@@ -190,6 +260,12 @@ class CaptureThread:
                 break
             self.policy.attempt()
             log.info("capture.connecting camera=%s source=%s", self.camera_id, where)
+            problem = self._probe(self.source) if self._probe is not None else None
+            if problem is not None:
+                self.stats.last_error = problem
+                self._failed(where, "no answer")
+                continue
+            self.stats.last_error = None
             try:
                 stream = self._opener(self.source)
             except Exception as error:  # OpenCV raises cv2.error for some malformed sources

@@ -18,6 +18,10 @@ Life of an incident, with ``t`` the frame timestamp (the only clock here):
   window for its categories covers ``alerted_t``; one alert per incident;
 * end: unseen for more than ``max_gap_s`` -> ends at ``last_seen_t``; an allowed window beginning
   -> ends at the window start; a fired incident emits ``closed``, a candidate is dropped silently.
+  Inside an allowed window nothing continues or starts, so an object still there when the window
+  ends starts a new candidate then;
+* end of an audited video (``finish``): fired incidents seen in the last frame stay open, others
+  end at their last sighting; ``close_all`` (stream damage) ends everything at its last sighting.
 
 Why "seen at or after the alert time" rather than "not yet gone at the alert time": an object that
 disappears shortly before its dwell is reached was present for less than the dwell, and an alert
@@ -62,6 +66,7 @@ Box = tuple[float, float, float, float]
 Point = tuple[float, float]
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
+IntArray = npt.NDArray[np.int64]
 
 # Floating-point slack for comparisons of frame timestamps (sums like started_t + dwell).
 _EPS: Final[float] = 1e-9
@@ -191,6 +196,11 @@ class IncidentEngine:
         self.iou_threshold = float(iou_threshold)
         self._id_factory = id_factory
         self._zone_by_name: dict[str, Zone] = {z.name: z for z in zones.zones}
+        # Class ids a zone cares about: frames without any skip its polygon test.
+        self._zone_class_ids: dict[str, IntArray] = {
+            z.name: np.array(sorted({CLASS_IDS[OBJECT_CLASS_OF[c]] for c in z.categories}), dtype=np.int64)
+            for z in zones.zones
+        }
         self._open: list[Incident] = []
         self._last_t: float | None = None
         self._finished = False
@@ -230,8 +240,10 @@ class IncidentEngine:
 
         for zone in self._zones.zones:
             in_zone: BoolArray | None = None
-            if n and usable.any():
-                in_zone = usable & np.asarray(zone.contains(detections), dtype=bool)
+            if n:
+                relevant = usable & np.isin(detections.class_id, self._zone_class_ids[zone.name])
+                if relevant.any():
+                    in_zone = relevant & np.asarray(zone.contains(detections), dtype=bool)
             has_work = any((zone.name, c) in by_group for c in zone.categories)
             if not has_work and (in_zone is None or not in_zone.any()):
                 continue
@@ -497,11 +509,7 @@ class IncidentEngine:
                 alerted_t = inc.started_t + inc.dwell_s
                 # Sparse sampling: the dwell was reached before the window began and this frame
                 # proves the object stayed past it, so the alert is due before the window closes it.
-                if (
-                    False
-                    and alerted_t < window_start_t - _EPS
-                    and not zone.allowed_at(self._wall_clock(alerted_t))
-                ):
+                if k in seen and alerted_t < window_start_t - _EPS and not zone.allowed_at(self._wall_clock(alerted_t)):
                     inc.alerted_t = alerted_t
                     events.append(IncidentEvent("opened", replace(inc), alerted_t))
             self._end(inc, end_t, "allowed_window", events)

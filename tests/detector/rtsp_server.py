@@ -58,38 +58,41 @@ def decode_clip(path: str, width: int, height: int, fps: int) -> list[bytes]:
 
 
 class LoopingClipFactory(GstRtspServer.RTSPMediaFactory):
-    """Feeds the decoded frames into an appsrc, looping, with continuous timestamps."""
+    """Pushes the decoded frames into an appsrc at the clip's rate, looping, like a live camera:
+    each frame is stamped with the pipeline's running time when it is pushed."""
 
     def __init__(self, frames: list[bytes], width: int, height: int, fps: int) -> None:
         super().__init__()
         self.frames = frames
         self.caps = f"video/x-raw,format=I420,width={width},height={height},framerate={fps}/1"
-        self.duration = Gst.SECOND // fps
         self.fps = fps
-        self.count = 0
         self.set_shared(True)
 
     def do_create_element(self, url: object) -> Gst.Element:
         launch = (
-            f"( appsrc name=src is-live=true format=time do-timestamp=false caps={self.caps} ! "
+            f"( appsrc name=src is-live=true format=time do-timestamp=true caps={self.caps} ! "
             f"videoconvert ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max={self.fps} bitrate=800 ! "
             "rtph264pay name=pay0 pt=96 config-interval=1 )"
         )
         return Gst.parse_launch(launch)
 
     def do_configure(self, media: GstRtspServer.RTSPMedia) -> None:
-        self.count = 0
         appsrc = media.get_element().get_child_by_name("src")
-        appsrc.connect("need-data", self._need_data)
+        state = {"count": 0, "live": True}
 
-    def _need_data(self, src: Gst.Element, _length: int) -> None:
-        data = self.frames[self.count % len(self.frames)]
-        buffer = Gst.Buffer.new_wrapped(data)
-        buffer.pts = self.count * self.duration
-        buffer.dts = buffer.pts
-        buffer.duration = self.duration
-        self.count += 1
-        src.emit("push-buffer", buffer)
+        def push() -> bool:
+            if not state["live"]:
+                return False
+            data = self.frames[state["count"] % len(self.frames)]
+            state["count"] += 1
+            result = appsrc.emit("push-buffer", Gst.Buffer.new_wrapped(data))
+            return result in (Gst.FlowReturn.OK, Gst.FlowReturn.FLUSHING)
+
+        def stop(*_args: object) -> None:
+            state["live"] = False
+
+        media.connect("unprepared", stop)
+        GLib.timeout_add(max(1, 1000 // self.fps), push)
 
 
 def main() -> None:

@@ -119,7 +119,9 @@ def test_one_bad_video_does_not_stop_the_others(tmp_path: Path, untrained_model:
     bad = tmp_path / "bad.mp4"
     bad.write_bytes(b"\x00" * 5000)
     out = tmp_path / "out"
-    done = run_cli("audit", bad, good, "--camera", _camera(tmp_path), "--out", out, "--model", untrained_model)
+    done = run_cli(
+        "audit", bad, good, "--camera", _camera(tmp_path), "--out", out, "--model", untrained_model, "--sample-fps", "1"
+    )
     assert done.returncode == 0, done.stderr
     summary = json.loads((out / "summary.json").read_text())
     assert summary["videos"] == [str(bad), str(good)]

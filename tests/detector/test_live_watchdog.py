@@ -4,6 +4,7 @@ the drop-oldest frame queue, and capture threads that never turn a failed read i
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 import time
 from datetime import UTC, datetime
@@ -15,7 +16,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from detector.capture import CapturedFrame, CaptureThread, FrameQueue, redact
+from detector.capture import CapturedFrame, CaptureThread, FrameQueue, probe_stream, redact
 from detector.live_watchdog import ReconnectPolicy, Watchdog
 from tests.conftest import make_test_video
 
@@ -228,7 +229,9 @@ def _run_capture(streams: list[FakeStream], *, seconds: float, policy: Reconnect
         opened.append(time.monotonic())
         return streams.pop(0) if streams else FakeStream([], opened=False)
 
-    thread = CaptureThread("cam-x", "rtsp://cam/x", queue, sample_fps=1000.0, policy=policy, opener=opener)
+    thread = CaptureThread(
+        "cam-x", "rtsp://cam/x", queue, sample_fps=1000.0, policy=policy, opener=opener, probe=None
+    )
     thread.start()
     time.sleep(seconds)
     thread.stop()
@@ -294,3 +297,93 @@ def test_file_source_loops_paced_without_counting_reconnects(tmp_path: Path) -> 
 )
 def test_stream_credentials_never_leave(source: str | int, shown: str) -> None:
     assert redact(source) == shown
+
+
+# ----------------------------------------------------------------------------- stream probe
+
+
+class TinyServer:
+    """Accepts TCP connections and answers ``reply`` (or nothing at all when ``reply`` is None)."""
+
+    def __init__(self, reply: bytes | None) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.port = int(self.sock.getsockname()[1])
+        self.reply = reply
+        self.held: list[socket.socket] = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.held.append(conn)
+            if self.reply is not None:
+                conn.recv(4096)
+                conn.sendall(self.reply)
+
+    def close(self) -> None:
+        self.sock.close()
+        for conn in self.held:
+            conn.close()
+
+
+@pytest.mark.parametrize(
+    ("scheme", "reply", "problem"),
+    [
+        pytest.param("rtsp", None, "no answer within 0.3 s", id="rtsp: accepted, no data"),
+        pytest.param("rtsp", b"RTSP/1.0 401 Unauthorized\r\nCSeq: 1\r\n\r\n", None, id="rtsp: 401 is alive"),
+        pytest.param("rtsp", b"RTSP/1.0 200 OK\r\nCSeq: 1\r\n\r\n", None, id="rtsp: 200"),
+        pytest.param("rtsp", b"SSH-2.0-OpenSSH\r\n", "not an RTSP server", id="rtsp: something else"),
+        pytest.param("http", b"HTTP/1.0 200 OK\r\n\r\n", None, id="http: status line"),
+        pytest.param("http", None, "no answer within 0.3 s", id="http: accepted, no data"),
+    ],
+)
+def test_probe_finds_cameras_that_do_not_answer(scheme: str, reply: bytes | None, problem: str | None) -> None:
+    server = TinyServer(reply)
+    try:
+        started = time.monotonic()
+        found = probe_stream(f"{scheme}://user:pw@127.0.0.1:{server.port}/stream", timeout_s=0.3)
+        assert time.monotonic() - started < 2
+    finally:
+        server.close()
+    if problem is None:
+        assert found is None
+    else:
+        assert found is not None and found.startswith(problem)
+
+
+def test_probe_refused_and_unprobed_sources() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    assert "ConnectionRefusedError" in (probe_stream(f"rtsp://127.0.0.1:{port}/x", timeout_s=1) or "")
+    assert probe_stream("/videos/clip.mp4") is None
+    assert probe_stream(0) is None
+
+
+def test_a_hanging_camera_does_not_hold_up_another_cameras_open(tmp_path: Path) -> None:
+    """OpenCV opens streams under one process-wide lock; the probe keeps a silent camera out of it."""
+    clip = make_test_video(tmp_path / "clip.mp4", seconds=1.0, size="160x120", fps=10)
+    silent = TinyServer(None)
+    hanging = CaptureThread("cam-h", f"rtsp://127.0.0.1:{silent.port}/x", FrameQueue(), sample_fps=2.0)
+    good_queue = FrameQueue()
+    good = CaptureThread("cam-g", str(clip), good_queue, sample_fps=2.0)
+    try:
+        hanging.start()
+        time.sleep(0.3)  # the silent camera is mid-connect
+        started = time.monotonic()
+        good.start()
+        deadline = started + 4
+        while good_queue.put_count == 0 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert good_queue.put_count > 0, "the good camera waited for the silent one"
+        assert time.monotonic() - started < 3
+    finally:
+        for thread in (hanging, good):
+            thread.stop()
+        silent.close()
+    assert good.join(3)

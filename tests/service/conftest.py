@@ -81,3 +81,26 @@ def any_server(database_url: str) -> Iterator[LiveServer]:
     yield live
     live.stop()
     live.db.dispose()
+
+
+@pytest.fixture(scope="module")
+def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """One SQLite-backed app for a whole module: for tests that only touch their own cases."""
+    path = tmp_path_factory.mktemp("shared") / "streetwatch.db"
+    live = start_server(settings_for(f"sqlite:///{path}"))
+    yield live
+    live.stop()
+    live.db.dispose()
+
+
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def shared_any_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """One app per backend for a whole module."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('shared') / 'streetwatch.db'}"
+    else:
+        url = request.getfixturevalue("pg_cluster").new_database()
+    live = start_server(settings_for(url))
+    yield live
+    live.stop()
+    live.db.dispose()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import threading
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime, timedelta
@@ -31,7 +32,8 @@ def test_lifecycle_table_matches_the_code() -> None:
 
 
 @pytest.mark.parametrize(("status", "action"), sorted(LIFECYCLE))
-def test_every_action_from_every_status(server: LiveServer, status: str, action: str) -> None:
+def test_every_action_from_every_status(shared_server: LiveServer, status: str, action: str) -> None:
+    server = shared_server
     case_id = new_case(server, status)
     expected = LIFECYCLE[(status, action)]
     with server.client("admin") as admin:
@@ -91,7 +93,8 @@ def test_audit_trail_records_who_when_and_notes(server: LiveServer) -> None:
         ("operator", {"action": "handle"}, 403, "may not handle"),
     ],
 )
-def test_bad_actions(server: LiveServer, role: str, body: dict[str, Any], status: int, detail: str) -> None:
+def test_bad_actions(shared_server: LiveServer, role: str, body: dict[str, Any], status: int, detail: str) -> None:
+    server = shared_server
     case_id = new_case(server, "reported")
     with server.client(role) as client:
         response = client.post(f"/api/v1/cases/{case_id}/actions", json=body)
@@ -150,10 +153,13 @@ def test_deadlines_overdue_flag_and_filter(tmp_path: Path) -> None:
     ],
 )
 def test_repeat_offence_links_earlier_case(
-    server: LiveServer, offset_m: float, category: str, minutes_later: int, is_repeat: bool
+    shared_server: LiveServer, offset_m: float, category: str, minutes_later: int, is_repeat: bool
 ) -> None:
-    first = alert()
-    lon, lat = first["location"]["coordinates"]
+    server = shared_server
+    # A place of its own (~1 km apart per case): cases of other tests on this server are no repeats.
+    lon = 118.7 + random.random()
+    lat = 32.0 + random.random()
+    first = alert(location={"type": "Point", "coordinates": [lon, lat]})
     later = datetime(2026, 11, 27, 1, 17, 3, tzinfo=UTC) + timedelta(minutes=minutes_later)
     second = alert(
         category=category,
@@ -173,8 +179,9 @@ def test_repeat_offence_links_earlier_case(
 # ---- list, filters, pagination -------------------------------------------------------------------------
 
 
-@pytest.fixture
-def populated(any_server: LiveServer) -> tuple[LiveServer, dict[str, str]]:
+@pytest.fixture(scope="module")
+def populated(shared_any_server: LiveServer) -> tuple[LiveServer, dict[str, str]]:
+    any_server = shared_any_server
     ids = {
         "a": new_case(any_server, "reported", alerted_at="2026-11-27T09:00:00+08:00"),
         "b": new_case(any_server, "filed", category="hanging_laundry", object_class="laundry",
@@ -230,8 +237,8 @@ def test_list_filters(populated: tuple[LiveServer, dict[str, str]], params: dict
         {"overdue": "maybe"},
     ],
 )
-def test_list_rejects_bad_parameters(server: LiveServer, params: dict[str, Any]) -> None:
-    with server.client("operator") as operator:
+def test_list_rejects_bad_parameters(shared_server: LiveServer, params: dict[str, Any]) -> None:
+    with shared_server.client("operator") as operator:
         assert operator.get("/api/v1/cases", params=params).status_code == 422
 
 

@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# Train streetwatch's default model on a rented GPU machine in ONE command (<= 10 minutes):
+#   1. render the synthetic dataset with every core,
+#   2. train yolov8n from its yaml (no downloaded weights) for a fixed wall-time budget,
+#   3. evaluate on the held-out test renders and on distractor-only renders (false positives),
+#   4. copy best.pt, metrics JSON and a few sample renders to $OUT.
+#
+# Run from the repository root:  OUT=/some/dir bash detector/training/gpu_train.sh
+# Everything scales through environment variables (defaults in brackets):
+#   SW_TRAIN [6000] SW_VAL [600] SW_TEST [400] SW_NEG [300]  images per set
+#   SW_MIN_SIZE [512] SW_MAX_SIZE [1024]  long side of the renders, pixels
+#   SW_IMGSZ [640]  training image size     SW_HOURS [0.1]  training wall-time cap (hours)
+#   SW_EPOCHS [300] upper bound on epochs   SW_BATCH [64]   SW_DEVICE [0]  SW_AMP [bf16]
+#   SW_CACHE [ram]  SW_WORKERS [nproc]      SW_WORK [/tmp/streetwatch-train]  PYTHON [python3]
+# Tiny smoke test on a CPU box:
+#   OUT=/tmp/o SW_TRAIN=40 SW_VAL=8 SW_TEST=8 SW_NEG=8 SW_IMGSZ=160 SW_EPOCHS=1 SW_HOURS= \
+#   SW_BATCH=8 SW_DEVICE=cpu SW_AMP=false SW_CACHE=false PYTHON=.venv/bin/python bash detector/training/gpu_train.sh
+set -euo pipefail
+
+OUT=${OUT:?set OUT to the output folder}
+PY=${PYTHON:-python3}
+N_TRAIN=${SW_TRAIN:-6000}
+N_VAL=${SW_VAL:-600}
+N_TEST=${SW_TEST:-400}
+N_NEG=${SW_NEG:-300}
+MIN_SIZE=${SW_MIN_SIZE:-512}
+MAX_SIZE=${SW_MAX_SIZE:-1024}
+IMGSZ=${SW_IMGSZ:-640}
+HOURS=${SW_HOURS-0.1}
+EPOCHS=${SW_EPOCHS:-300}
+BATCH=${SW_BATCH:-64}
+DEVICE=${SW_DEVICE:-0}
+AMP=${SW_AMP:-bf16}
+CACHE=${SW_CACHE:-ram}
+WORKERS=${SW_WORKERS:-$(nproc)}
+WORK=${SW_WORK:-/tmp/streetwatch-train}
+export YOLO_OFFLINE=1 YOLO_VERBOSE=False PYTHONUNBUFFERED=1
+# Keep ultralytics' settings and caches out of the home directory of a shared machine.
+export YOLO_CONFIG_DIR="$WORK/yolo-config"
+
+mkdir -p "$OUT" "$WORK" "$YOLO_CONFIG_DIR"
+start=$(date +%s)
+stamp() { echo "[gpu_train $(( $(date +%s) - start ))s] $*"; }
+
+stamp "python: $($PY --version 2>&1)"
+if ! $PY -c "import ultralytics, torch, cv2, skimage, yaml, tqdm" 2>/dev/null; then
+    stamp "missing packages; installing from the local wheelhouse .whl/ if present"
+    if [ -d .whl ]; then
+        $PY -m pip install -q --no-index --find-links .whl ultralytics opencv-python-headless scikit-image pyyaml tqdm
+    else
+        $PY -m pip install -q ultralytics opencv-python-headless scikit-image pyyaml tqdm
+    fi
+fi
+$PY - <<'EOF'
+import cv2, skimage, torch, ultralytics
+print("torch", torch.__version__, "cuda", torch.cuda.is_available(),
+      torch.cuda.get_device_name(0) if torch.cuda.is_available() else "-")
+print("ultralytics", ultralytics.__version__, "opencv", cv2.__version__, "scikit-image", skimage.__version__)
+EOF
+
+DATA="$WORK/data"
+stamp "rendering $N_TRAIN/$N_VAL/$N_TEST (+$N_NEG negatives) images with $WORKERS workers"
+rm -rf "$DATA"
+$PY -m detector.training.dataset --out "$DATA" --train "$N_TRAIN" --val "$N_VAL" --test "$N_TEST" \
+    --negatives "$N_NEG" --min-size "$MIN_SIZE" --max-size "$MAX_SIZE" --workers "$WORKERS" 2>&1 \
+    | grep -v "img/s]$" || true
+test -f "$DATA/data.yaml"
+stamp "dataset ready: $(du -sh "$DATA" | cut -f1)"
+
+# A few labelled renders to look at (boxes drawn), plus two raw ones.
+$PY - "$DATA" "$OUT" <<'EOF'
+import sys
+from pathlib import Path
+import cv2
+import numpy as np
+data, out = Path(sys.argv[1]), Path(sys.argv[2])
+imgs = sorted((data / "images" / "train").glob("*.jpg"))[:6]
+tiles = []
+for p in imgs:
+    im = cv2.imread(str(p)); h, w = im.shape[:2]
+    for row in (data / "labels" / "train" / f"{p.stem}.txt").read_text().split("\n"):
+        if row.strip():
+            c, cx, cy, bw, bh = (float(v) for v in row.split())
+            col = [(0, 0, 255), (255, 0, 255), (0, 255, 0)][int(c)]
+            cv2.rectangle(im, (int((cx - bw / 2) * w), int((cy - bh / 2) * h)),
+                          (int((cx + bw / 2) * w), int((cy + bh / 2) * h)), col, 2)
+    tiles.append(cv2.resize(im, (640, 360)))
+while len(tiles) % 3:
+    tiles.append(np.zeros_like(tiles[0]))
+grid = np.vstack([np.hstack(tiles[i:i + 3]) for i in range(0, len(tiles), 3)])
+cv2.imwrite(str(out / "samples_labelled.jpg"), grid, [cv2.IMWRITE_JPEG_QUALITY, 85])
+EOF
+
+stamp "training (imgsz $IMGSZ, batch $BATCH, time cap ${HOURS:-none} h, device $DEVICE, amp $AMP)"
+TIME_ARG=()
+if [ -n "$HOURS" ]; then TIME_ARG=(--time "$HOURS"); fi
+$PY -m detector.training.train train --data "$DATA/data.yaml" --epochs "$EPOCHS" --imgsz "$IMGSZ" \
+    --batch "$BATCH" --device "$DEVICE" --project "$WORK/runs" --name streetwatch "${TIME_ARG[@]}" \
+    --workers "$WORKERS" --cache "$CACHE" --amp "$AMP" --copy-to "$OUT/best.pt"
+cp "$WORK/runs/streetwatch/results.csv" "$OUT/results.csv" 2>/dev/null || true
+cp "$WORK/runs/streetwatch/args.yaml" "$OUT/train_args.yaml" 2>/dev/null || true
+stamp "trained: $(ls -la "$OUT/best.pt")"
+
+stamp "evaluating on the held-out test renders"
+EVAL_DEV=$DEVICE
+$PY -m detector.training.train eval --data "$DATA/data.yaml" --model "$OUT/best.pt" --imgsz "$IMGSZ" \
+    --split test --device "$EVAL_DEV" --json | tail -n 1 > "$WORK/test_metrics.json"
+$PY -m detector.training.train fp --images "$DATA/negatives/images" --model "$OUT/best.pt" --imgsz "$IMGSZ" \
+    --conf 0.25 --device "$EVAL_DEV" | tail -n 1 > "$WORK/fp.json"
+$PY - "$WORK" "$OUT" "$N_TRAIN" "$N_VAL" "$N_TEST" "$N_NEG" "$IMGSZ" "$MIN_SIZE" "$MAX_SIZE" <<'EOF'
+import csv, hashlib, json, sys
+from pathlib import Path
+work, out = Path(sys.argv[1]), Path(sys.argv[2])
+n_train, n_val, n_test, n_neg, imgsz, lo, hi = (int(v) for v in sys.argv[3:10])
+test = json.loads((work / "test_metrics.json").read_text())
+fp = json.loads((work / "fp.json").read_text())
+epochs = 0
+results = work / "runs" / "streetwatch" / "results.csv"
+if results.is_file():
+    with results.open() as f:
+        epochs = sum(1 for _ in csv.DictReader(f))
+metrics = {
+    "test": test,
+    "false_positives_per_image": fp["false_positives_per_image"], "fp_conf": fp["conf"],
+    "epochs_completed": epochs, "imgsz": imgsz, "model_yaml": "yolov8n.yaml",
+    "data": {"train_seeds": [0, n_train], "val_seeds": [1_000_000, 1_000_000 + n_val],
+             "test_seeds": [1_500_000, 1_500_000 + n_test], "negatives_seeds": [2_000_000, 2_000_000 + n_neg],
+             "negatives_fraction": 0.1, "imgsz_range": [lo, hi]},
+    "sha256": hashlib.sha256((out / "best.pt").read_bytes()).hexdigest(),
+}
+(out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+print(json.dumps(metrics, indent=2))
+EOF
+stamp "done; outputs in $OUT: $(ls "$OUT" | tr '\n' ' ')"

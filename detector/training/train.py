@@ -1,0 +1,288 @@
+"""Train and evaluate streetwatch's detector with ultralytics, strictly offline (DESIGN §4).
+
+The network is built from a model yaml (``yolov8n.yaml``), never from a downloaded checkpoint.
+Everything that could reach the network is switched off: ``YOLO_OFFLINE=1``, no pretrained weights,
+no AMP check (it downloads a checkpoint; ``amp`` is ``False`` or ``"bf16"``, which skips the check),
+no plots (they fetch a font), and while training or evaluating, socket connections are refused
+outright so that a forgotten download path fails loudly instead of hanging.
+
+Command line (used by ``gpu_train.sh``)::
+
+    python -m detector.training.train train --data D/data.yaml --epochs 50 --imgsz 640 --project runs --name x
+    python -m detector.training.train eval --data D/data.yaml --model best.pt [--split test] [--json]
+    python -m detector.training.train fp --images D/negatives/images --model best.pt [--conf 0.25]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import socket
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("YOLO_OFFLINE", "1")
+os.environ.setdefault("YOLO_VERBOSE", "False")
+
+import yaml  # noqa: E402
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
+
+
+@contextlib.contextmanager
+def no_network() -> Iterator[None]:
+    """Refuse every outgoing socket connection and DNS lookup inside the block."""
+
+    def refuse(*_args: object, **_kwargs: object) -> None:
+        raise OSError("streetwatch training is offline: network access refused")
+
+    saved = (socket.socket.connect, socket.socket.connect_ex, socket.getaddrinfo, socket.create_connection)
+    socket.socket.connect = refuse  # type: ignore[method-assign,assignment]
+    socket.socket.connect_ex = refuse  # type: ignore[method-assign,assignment]
+    socket.getaddrinfo = refuse  # type: ignore[assignment]
+    socket.create_connection = refuse  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        (socket.socket.connect, socket.socket.connect_ex, socket.getaddrinfo,  # type: ignore[method-assign]
+         socket.create_connection) = saved
+
+
+def _quiet_settings() -> None:
+    """Turn off ultralytics' telemetry and hub integrations for this process."""
+    from ultralytics import settings
+
+    with contextlib.suppress(Exception):  # a read-only settings file must not stop training
+        settings.update({"sync": False, "hub": False, "wandb": False, "mlflow": False, "comet": False,
+                         "clearml": False, "neptune": False, "dvc": False, "tensorboard": False,
+                         "raytune": False})
+
+
+def bf16_supported() -> bool:
+    """Whether this ultralytics accepts ``amp='bf16'`` (which also skips the downloading AMP check)."""
+    import ultralytics.engine.trainer as trainer
+
+    return '"bf16"' in Path(trainer.__file__).read_text()
+
+
+def train(data: Path, *, epochs: int, imgsz: int, model_yaml: str = "yolov8n.yaml", batch: int = 16,
+          device: str | None = None, project: Path, name: str, resume: bool = False, seed: int = 0,
+          time_hours: float | None = None, workers: int = 8, cache: bool | str = False,
+          amp: bool | str = False, patience: int = 100, **overrides: Any) -> Path:
+    """Train a detector from ``model_yaml`` on ``data`` and return the path of ``best.pt``.
+
+    ``time_hours`` caps the wall time (ultralytics' ``time``, overrides ``epochs``). With ``resume``
+    the run continues from ``project/name/weights/last.pt`` when it exists.
+    """
+    from ultralytics import YOLO
+
+    _quiet_settings()
+    project = Path(project).resolve()
+    run_dir = project / name
+    last = run_dir / "weights" / "last.pt"
+    if amp == "bf16" and not bf16_supported():
+        amp = False
+    with no_network():
+        if resume and last.is_file():
+            model = YOLO(str(last))
+            model.train(resume=True)
+        else:
+            model = YOLO(model_yaml)  # built from the yaml: random initialisation, nothing downloaded
+            args: dict[str, Any] = dict(
+                data=str(Path(data).resolve()), epochs=epochs, imgsz=imgsz, batch=batch, project=str(project),
+                name=name, exist_ok=True, pretrained=False, amp=amp, plots=False, seed=seed, workers=workers,
+                cache=cache, patience=patience, verbose=True, deterministic=False,
+            )
+            if device is not None:
+                args["device"] = device
+            if time_hours is not None:
+                args["time"] = time_hours
+            args.update(overrides)
+            model.train(**args)
+    trainer = getattr(model, "trainer", None)
+    best = Path(trainer.best) if trainer is not None and getattr(trainer, "best", None) else run_dir / "weights" / "best.pt"
+    if not best.is_file():
+        best = last
+    return best
+
+
+def _names(obj: Any) -> list[str]:
+    if isinstance(obj, dict):
+        return [str(obj[k]) for k in sorted(obj)]
+    return [str(n) for n in obj]
+
+
+def _split_dirs(data_yaml: Path, split: str) -> tuple[dict[str, Any], Path, Path]:
+    cfg = yaml.safe_load(data_yaml.read_text())
+    root = Path(cfg.get("path") or data_yaml.parent)
+    if not root.is_absolute():
+        root = (data_yaml.parent / root).resolve()
+    rel = cfg.get(split)
+    if rel is None:
+        raise ValueError(f"{data_yaml}: no '{split}' split")
+    img_dir = (root / rel).resolve()
+    lbl_dir = Path(str(img_dir).replace(f"{os.sep}images", f"{os.sep}labels", 1))
+    return cfg, img_dir, lbl_dir
+
+
+def _aligned_data(data_yaml: Path, split: str, model_names: list[str], tmp: Path) -> tuple[Path, dict[int, int]]:
+    """A data yaml whose class ids follow the model's: the dataset's names are matched by name.
+
+    Returns the yaml to validate on and the dataset-to-model id map. When the orders already agree the
+    original yaml is used; otherwise the split's labels are rewritten into ``tmp`` (images linked).
+    """
+    cfg, img_dir, lbl_dir = _split_dirs(data_yaml, split)
+    ds_names = _names(cfg["names"])
+    id_map = {i: model_names.index(n) for i, n in enumerate(ds_names) if n in model_names}
+    if ds_names == model_names[: len(ds_names)] and len(ds_names) == len(model_names):
+        return data_yaml, id_map
+    out_img, out_lbl = tmp / "images" / split, tmp / "labels" / split
+    out_img.mkdir(parents=True, exist_ok=True)
+    out_lbl.mkdir(parents=True, exist_ok=True)
+    for img in sorted(img_dir.iterdir()):
+        if img.suffix.lower() not in IMAGE_SUFFIXES:
+            continue
+        (out_img / img.name).symlink_to(img)
+        src = lbl_dir / f"{img.stem}.txt"
+        lines = []
+        if src.is_file():
+            for row in src.read_text().splitlines():
+                parts = row.split()
+                if parts and int(float(parts[0])) in id_map:
+                    lines.append(" ".join([str(id_map[int(float(parts[0]))]), *parts[1:]]))
+        (out_lbl / f"{img.stem}.txt").write_text("\n".join(lines) + ("\n" if lines else ""))
+    new_cfg = {"path": str(tmp), "train": f"images/{split}", "val": f"images/{split}", split: f"images/{split}",
+               "names": dict(enumerate(model_names))}
+    path = tmp / "data.yaml"
+    path.write_text(yaml.safe_dump(new_cfg, sort_keys=False, allow_unicode=True))
+    return path, id_map
+
+
+def _count_instances(lbl_dir: Path, n_classes: int, id_map: dict[int, int]) -> list[int]:
+    counts = [0] * n_classes
+    if not lbl_dir.is_dir():
+        return counts
+    for f in lbl_dir.glob("*.txt"):
+        for row in f.read_text().splitlines():
+            parts = row.split()
+            if parts and int(float(parts[0])) in id_map:
+                counts[id_map[int(float(parts[0]))]] += 1
+    return counts
+
+
+def evaluate(data: Path, model: Path, *, imgsz: int = 640, conf: float = 0.001, split: str = "test",
+             batch: int = 16, device: str | None = None) -> dict[str, Any]:
+    """mAP of ``model`` on a YOLO dataset split, classes matched by name (DESIGN §3.1 ``eval``).
+
+    Returns ``{"mAP50", "mAP50_95", "per_class": {name: {"mAP50", "mAP50_95", "instances"}}}`` with one
+    entry per model class that the dataset names.
+    """
+    from ultralytics import YOLO
+
+    _quiet_settings()
+    data = Path(data).resolve()
+    yolo = YOLO(str(model))
+    model_names = _names(yolo.names)
+    with tempfile.TemporaryDirectory(prefix="streetwatch-eval-") as tmpdir, no_network():
+        yaml_path, id_map = _aligned_data(data, split, model_names, Path(tmpdir))
+        _, _, lbl_dir = _split_dirs(data, split)
+        kwargs: dict[str, Any] = dict(data=str(yaml_path), split=split, imgsz=imgsz, conf=conf, batch=batch,
+                                      plots=False, verbose=False, save_json=False)
+        if device is not None:
+            kwargs["device"] = device
+        metrics = yolo.val(**kwargs)
+        counts = _count_instances(lbl_dir, len(model_names), id_map)
+        box = metrics.box
+        ap50 = {int(c): float(box.ap50[i]) for i, c in enumerate(box.ap_class_index)}
+        ap = {int(c): float(box.ap[i]) for i, c in enumerate(box.ap_class_index)}
+        per_class = {}
+        for mid in sorted(set(id_map.values())):
+            per_class[model_names[mid]] = {"mAP50": ap50.get(mid, 0.0), "mAP50_95": ap.get(mid, 0.0),
+                                           "instances": int(counts[mid])}
+        return {"mAP50": float(box.map50), "mAP50_95": float(box.map), "per_class": per_class}
+
+
+def false_positives_per_image(images_dir: Path, model: Path, conf: float = 0.25, *, imgsz: int = 640,
+                              device: str | None = None) -> float:
+    """Mean number of detections at ``conf`` per image on distractor-only images (every one is false)."""
+    from ultralytics import YOLO
+
+    images = sorted(p for p in Path(images_dir).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not images:
+        raise ValueError(f"{images_dir}: no images")
+    yolo = YOLO(str(model))
+    total = 0
+    with no_network():
+        for i in range(0, len(images), 32):
+            kwargs: dict[str, Any] = dict(conf=conf, imgsz=imgsz, verbose=False, stream=False)
+            if device is not None:
+                kwargs["device"] = device
+            for r in yolo.predict([str(p) for p in images[i:i + 32]], **kwargs):
+                total += len(r.boxes)
+    return total / len(images)
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m detector.training.train")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    t = sub.add_parser("train", help="train from a model yaml")
+    t.add_argument("--data", type=Path, required=True)
+    t.add_argument("--epochs", type=int, default=50)
+    t.add_argument("--imgsz", type=int, default=640)
+    t.add_argument("--model-yaml", default="yolov8n.yaml")
+    t.add_argument("--batch", type=int, default=16)
+    t.add_argument("--device", default=None)
+    t.add_argument("--project", type=Path, default=Path("runs"))
+    t.add_argument("--name", default="streetwatch")
+    t.add_argument("--resume", action="store_true")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--time", type=float, default=None, help="cap in hours (overrides --epochs)")
+    t.add_argument("--workers", type=int, default=8)
+    t.add_argument("--cache", default="false", help="false | ram | disk")
+    t.add_argument("--amp", default="false", help="false | bf16")
+    t.add_argument("--copy-to", type=Path, default=None, help="copy best.pt here when done")
+    e = sub.add_parser("eval", help="mAP on a split, classes matched by name")
+    e.add_argument("--data", type=Path, required=True)
+    e.add_argument("--model", type=Path, required=True)
+    e.add_argument("--imgsz", type=int, default=640)
+    e.add_argument("--conf", type=float, default=0.001)
+    e.add_argument("--split", default="test")
+    e.add_argument("--device", default=None)
+    e.add_argument("--json", action="store_true")
+    f = sub.add_parser("fp", help="false positives per image on distractor-only images")
+    f.add_argument("--images", type=Path, required=True)
+    f.add_argument("--model", type=Path, required=True)
+    f.add_argument("--conf", type=float, default=0.25)
+    f.add_argument("--imgsz", type=int, default=640)
+    f.add_argument("--device", default=None)
+    args = ap.parse_args(argv)
+    if args.cmd == "train":
+        cache: bool | str = False if args.cache.lower() in {"false", "0", "no", ""} else args.cache
+        amp: bool | str = False if args.amp.lower() in {"false", "0", "no", ""} else args.amp
+        best = train(args.data, epochs=args.epochs, imgsz=args.imgsz, model_yaml=args.model_yaml, batch=args.batch,
+                     device=args.device, project=args.project, name=args.name, resume=args.resume, seed=args.seed,
+                     time_hours=args.time, workers=args.workers, cache=cache, amp=amp)
+        print(f"best: {best}")
+        if args.copy_to is not None:
+            args.copy_to.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(best, args.copy_to)
+    elif args.cmd == "eval":
+        res = evaluate(args.data, args.model, imgsz=args.imgsz, conf=args.conf, split=args.split, device=args.device)
+        if args.json:
+            print(json.dumps(res))
+        else:
+            print(f"all        mAP50 {res['mAP50']:.3f}  mAP50-95 {res['mAP50_95']:.3f}")
+            for n, m in res["per_class"].items():
+                print(f"{n:10s} mAP50 {m['mAP50']:.3f}  mAP50-95 {m['mAP50_95']:.3f}  instances {m['instances']}")
+    else:
+        fp = false_positives_per_image(args.images, args.model, args.conf, imgsz=args.imgsz, device=args.device)
+        print(json.dumps({"false_positives_per_image": fp, "conf": args.conf}))
+
+
+if __name__ == "__main__":
+    main()
