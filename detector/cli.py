@@ -157,7 +157,10 @@ def evaluate(
     weights = model if model is not None else default_card().weights
     if not weights.exists():
         raise InputError("model weights not found", file=str(weights))
-    metrics = run_eval(data, weights, imgsz=imgsz, split=split)
+    try:
+        metrics = run_eval(data, weights, imgsz=imgsz, split=split)
+    except ValueError as error:  # a split or class the dataset does not have
+        raise InputError(str(error), file=str(data)) from None
     if as_json:
         typer.echo(json.dumps(metrics))
         return
@@ -213,9 +216,12 @@ def demo(
 @app.command()
 def run(
     camera: Annotated[
-        list[Path], typer.Option("--camera", help="Camera config YAML (DESIGN §3.2); repeat for several cameras.")
-    ],
-    push: Annotated[str, typer.Option("--push", help="Service URL to push alert records and camera status to.")],
+        list[Path] | None,
+        typer.Option("--camera", help="Camera config YAML (DESIGN §3.2); repeat for several cameras."),
+    ] = None,
+    push: Annotated[
+        str | None, typer.Option("--push", help="Service URL to push alert records and camera status to.")
+    ] = None,
     token: Annotated[str | None, typer.Option("--token", help="Bearer token (default $STREETWATCH_TOKEN).")] = None,
     model: ModelOption = None,
     detections_from: Annotated[
@@ -243,6 +249,8 @@ def run(
     """Live mode: analyse cameras continuously, push alerts and camera status to the service."""
     from detector.live import LiveRequest, run_live
 
+    if not camera or not push:
+        raise InputError("run needs --camera CAMERA.yaml (one or more) and --push URL")
     raise typer.Exit(
         run_live(
             LiveRequest(
@@ -287,11 +295,13 @@ def main(argv: list[str] | None = None) -> None:
     except (typer.Abort, KeyboardInterrupt):
         print("streetwatch: aborted", file=sys.stderr)
         raise SystemExit(130) from None
-    except Exception as error:  # click usage errors carry their own exit code (2)
-        import click
-
-        if isinstance(error, click.ClickException):
-            error.show()
-            raise SystemExit(error.exit_code) from None
+    except Exception as error:
+        # Usage errors (missing option, bad value) come from the click that typer bundles; they carry
+        # their own exit code (2) and know how to explain themselves.
+        show = getattr(error, "show", None)
+        exit_code = getattr(error, "exit_code", None)
+        if callable(show) and isinstance(exit_code, int):
+            show()
+            raise SystemExit(exit_code) from None
         raise
     raise SystemExit(code if isinstance(code, int) else 0)

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
-from typing import Any, Protocol
+from typing import IO, Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -436,6 +436,7 @@ class LiveRunner:
         analyser: Analyser,
         spool: Spool,
         *,
+        state_dir: Path,
         sender: SpoolSender | None = None,
         analysis_fps: float = DEFAULT_ANALYSIS_FPS,
         mono_clock: Callable[[], float] = time.monotonic,
@@ -456,7 +457,7 @@ class LiveRunner:
         self._last_status = {camera.id: -float("inf") for camera in self.cameras}
         self._last_status_line = mono_clock()
         self.records_emitted = 0
-        self.state_dir = self.cameras[0].state_dir if self.cameras else Path()
+        self.state_dir = state_dir
         # Evidence already queued: the closed record repeats the opened one's files.
         self._uploaded: OrderedDict[str, None] = OrderedDict()
         self._health: dict[str, Any] = {}
@@ -720,7 +721,7 @@ def run_live(request: LiveRequest, *, stop: threading.Event | None = None) -> in
         cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)  # our own log lines say it
     except (ImportError, AttributeError):
         pass
-    request.state_dir.mkdir(parents=True, exist_ok=True)
+    lock = _lock_state_dir(request.state_dir)
     spool = Spool(request.state_dir / SPOOL_FILE)
     client = ServiceClient(base, request.token)
     sender = SpoolSender(spool, client)
@@ -740,6 +741,7 @@ def run_live(request: LiveRequest, *, stop: threading.Event | None = None) -> in
         cameras,
         analyser,
         spool,
+        state_dir=request.state_dir,
         sender=sender,
         analysis_fps=request.analysis_fps,
         status_interval_s=request.status_interval_s,
@@ -767,7 +769,25 @@ def run_live(request: LiveRequest, *, stop: threading.Event | None = None) -> in
         client.close()
         spool.close()
         _restore_signal_handlers(previous)
+        lock.close()
     return 0
+
+
+def _lock_state_dir(state_dir: Path) -> IO[bytes]:
+    """One ``run`` per state dir: two would send the same spool and overwrite each other's engines."""
+    import fcntl
+
+    try:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        handle = (state_dir / "run.lock").open("ab")
+    except OSError as error:
+        raise InputError(f"cannot use the state dir: {error.strerror or error}", file=str(state_dir)) from None
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        raise InputError("another streetwatch run is using this --state-dir", file=str(state_dir)) from None
+    return handle
 
 
 def _install_signal_handlers(stop: threading.Event) -> dict[int, Any]:

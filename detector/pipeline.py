@@ -15,6 +15,7 @@ import numpy.typing as npt
 
 from detector.evidence import EvidenceWriter, FrameRing
 from detector.incidents import Incident, IncidentEngine, IncidentEvent
+from detector.postprocess import drop_nested
 from detector.tracking import Tracker
 from zones.alert import AlertRecord, EvidenceItem, GeoPoint, ModelRef, SourceRef, VideoOffsets
 from zones.categories import OBJECT_CLASS_OF
@@ -75,6 +76,7 @@ class CameraPipeline:
     def process(
         self, frame_index: int, t: float, detections: Detections, image: npt.NDArray[np.uint8] | None = None
     ) -> list[AlertRecord]:
+        detections = drop_nested(detections)
         if detections.tracker_id is None and len(detections):
             if self._tracker is None:
                 self._tracker = Tracker()

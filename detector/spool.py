@@ -214,7 +214,7 @@ class SpoolSender:
         client: ServiceClient,
         *,
         min_backoff_s: float = 0.5,
-        max_backoff_s: float = 10.0,
+        max_backoff_s: float = 5.0,
         on_delivered: Callable[[SpoolEntry], None] | None = None,
     ) -> None:
         self.spool = spool
@@ -226,6 +226,9 @@ class SpoolSender:
         self.buried = 0
         self.last_error: str | None = None
         self._wake = threading.Event()
+        self._retry_now = threading.Event()
+        self.failing = False
+        self.failures = 0
         self._stop = threading.Event()
         self._idle = threading.Event()
         self._thread = threading.Thread(target=self._run, name="spool-sender", daemon=True)
@@ -238,12 +241,18 @@ class SpoolSender:
         self._wake.set()
 
     def flush(self, timeout_s: float) -> bool:
-        """Wait until the spool is empty (True) or ``timeout_s`` passed (False)."""
+        """Wait until the spool is empty (True), or ``timeout_s`` passed, or the service stayed
+        unreachable (one more failed attempt if it already was, else two): False."""
         deadline = time.monotonic() + timeout_s
+        failures_before = self.failures
+        was_failing = self.failing
         self.notify()
+        self._retry_now.set()
         while self.spool.pending():
             remaining = deadline - time.monotonic()
             if remaining <= 0 or not self._thread.is_alive():
+                return False
+            if self.failures >= failures_before + (1 if was_failing else 2):
                 return False
             self._idle.wait(min(remaining, 0.1))
         return True
@@ -255,6 +264,15 @@ class SpoolSender:
             self._thread.join(timeout_s)
 
     def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._deliver_all()
+            except Exception:  # a broken disk or database must not silently end delivery
+                log.exception("spool.sender_error (retrying in %g s)", self.max_backoff_s)
+                self._stop.wait(self.max_backoff_s)
+        self._idle.set()
+
+    def _deliver_all(self) -> None:
         backoff = self.min_backoff_s
         was_failing = False
         while not self._stop.is_set():
@@ -269,6 +287,7 @@ class SpoolSender:
             if delivery.outcome is Outcome.DELIVERED:
                 self.spool.delivered(entry.seq)
                 self.delivered += 1
+                self.failing = False
                 log.info("spool.delivered kind=%s key=%s status=%s", entry.kind, entry.key, delivery.status)
                 if was_failing:
                     log.info("service.reachable pending=%d", self.spool.pending())
@@ -285,6 +304,8 @@ class SpoolSender:
                 continue
             self.spool.failed(entry.seq, delivery.problem)
             self.last_error = delivery.problem
+            self.failures += 1
+            self.failing = True
             if delivery.status in AUTH_STATUSES:
                 backoff = self.max_backoff_s
                 log.error("service.auth_failed status=%s problem=%r (check --token)", delivery.status, delivery.problem)
@@ -292,9 +313,13 @@ class SpoolSender:
                 log.warning("service.unreachable pending=%d problem=%r", self.spool.pending(), delivery.problem)
             was_failing = True
             wait = delivery.retry_after_s if delivery.retry_after_s is not None else backoff
-            self._stop.wait(min(wait, self.max_backoff_s * 6))
+            # Wait out the backoff, unless stopping or a flush wants one more try now.
+            deadline = time.monotonic() + min(wait, self.max_backoff_s * 6)
+            while not self._stop.is_set() and time.monotonic() < deadline:
+                if self._retry_now.wait(min(0.1, max(0.0, deadline - time.monotonic()))):
+                    self._retry_now.clear()
+                    break
             backoff = min(self.max_backoff_s, backoff * 2)
-        self._idle.set()
 
     def _deliver(self, entry: SpoolEntry) -> Delivery:
         if entry.kind != "evidence":

@@ -53,12 +53,12 @@ def serve(
     """Run the service: API, dashboard and officer pages, webhook relay."""
     import uvicorn
 
-    from service.main import create_app
+    from service.main import GracefulServer, create_app
 
     settings, database = _open(db)
     app = create_app(settings, db=database)
     typer.echo(f"streetwatch: serving on http://{host}:{port}/ (database {database.engine.url!r})", err=True)
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
         host=host,
         port=port,
@@ -66,6 +66,7 @@ def serve(
         timeout_graceful_shutdown=5,
         proxy_headers=False,
     )
+    GracefulServer(config).run()
 
 
 token_app = typer.Typer(help="API tokens (only their SHA-256 is stored).", no_args_is_help=True)

@@ -67,7 +67,8 @@ EVIDENCE_TYPES = frozenset({"image/jpeg", "image/png", "image/webp", "video/mp4"
 
 
 def canonical_json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    # allow_nan=False: NaN/Infinity are not JSON; storing them would break every reader later.
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
 def _new_id() -> str:
@@ -617,7 +618,10 @@ def ingest_alert(
     *, db: Database, record: AlertRecord, actor: Principal, now: datetime, settings: Settings
 ) -> IngestOutcome:
     """Store the record and apply it to its case, exactly once per (id, event)."""
-    payload = canonical_json(record.model_dump(mode="json"))
+    try:
+        payload = canonical_json(record.model_dump(mode="json"))
+    except ValueError:
+        raise Invalid("alert record contains a non-finite number (NaN or Infinity)") from None
     digest = hashlib.sha256(payload.encode()).hexdigest()
     key = (str(record.id), record.event)
     for _ in range(8):

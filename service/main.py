@@ -3,14 +3,17 @@ while serving, runs the outbox relay in a background thread."""
 
 from __future__ import annotations
 
+import socket
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import uvicorn
 from fastapi import Depends, FastAPI, Request
-from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, RedirectResponse, Response
@@ -60,6 +63,18 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, with_headers)
+
+
+class GracefulServer(uvicorn.Server):
+    """Tells the app when shutdown begins, so that SSE streams end instead of holding shutdown up
+    until ``timeout_graceful_shutdown`` cancels them."""
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        state = getattr(self.config.app, "state", None)
+        stopping = getattr(state, "stopping", None)
+        if isinstance(stopping, threading.Event):
+            stopping.set()
+        await super().shutdown(sockets)
 
 
 def _wants_html(request: Request) -> bool:
@@ -124,6 +139,7 @@ def create_app(
     app.state.db = database
     app.state.clock = clock
     app.state.ingest_counters = IngestCounters()
+    app.state.stopping = threading.Event()
     app.state.relay = relay
 
     def wake_relay() -> None:
@@ -162,7 +178,13 @@ def create_app(
     async def _invalid(request: Request, error: RequestValidationError) -> Response:
         if request.url.path == _INGEST_PATH:
             app.state.ingest_counters.inc("invalid")
-        return await request_validation_exception_handler(request, error)
+        # Not FastAPI's default: it echoes the offending input, which may itself be unserialisable
+        # (Infinity, NaN) and would turn a 422 into a 500.
+        detail = [
+            {"loc": list(item.get("loc", ())), "msg": str(item.get("msg", "")), "type": str(item.get("type", ""))}
+            for item in error.errors()
+        ]
+        return JSONResponse({"detail": detail}, status_code=422)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

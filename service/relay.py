@@ -115,6 +115,10 @@ class Relay:
             .limit(self.settings.relay_batch)
         )
         until = now + timedelta(seconds=self.settings.relay_lease_s)
+        with self.db.reading() as session:
+            # Cheap read first: an idle relay should not take SQLite's write lock every poll.
+            if session.execute(due.limit(1)).first() is None:
+                return []
         with self.db.writing() as session:
             if self.db.dialect == "postgresql":
                 ids = list(session.scalars(due.with_for_update(skip_locked=True, of=WebhookDelivery)).all())

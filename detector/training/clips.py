@@ -96,16 +96,23 @@ def moved(obj: Obj, d: F64) -> Obj:
     return Obj(obj.cls, shift(obj.parts), obj.anchor + d, obj.kind, obj.shadow, shift(obj.support), dict(obj.meta))
 
 
-def walker(rng: np.random.Generator, start: tuple[float, float], end: tuple[float, float], t0: float,
-           speed: float, umbrella: bool = False) -> Mover:
+def walker(
+    rng: np.random.Generator,
+    start: tuple[float, float],
+    end: tuple[float, float],
+    t0: float,
+    speed: float,
+    umbrella: bool = False,
+) -> Mover:
     d = np.array([end[0] - start[0], end[1] - start[1], 0.0])
     dist = float(np.linalg.norm(d))
     yaw = math.atan2(d[1], d[0]) + math.pi / 2  # a person's front faces -v; walk along u... turned sideways
     seed = int(rng.integers(2**31))
-    poses = [ob.person(np.random.default_rng(seed), Frame((0, 0, 0), yaw), umbrella=umbrella, bag=None,
-                       stride=s) for s in (-0.22, 0.0, 0.22, 0.0)]
-    return Mover(poses, np.array([start[0], start[1], 0.0]), d / dist * speed, t0, t0 + dist / speed,
-                 stride_period=0.9)
+    poses = [
+        ob.person(np.random.default_rng(seed), Frame((0, 0, 0), yaw), umbrella=umbrella, bag=None, stride=s)
+        for s in (-0.22, 0.0, 0.22, 0.0)
+    ]
+    return Mover(poses, np.array([start[0], start[1], 0.0]), d / dist * speed, t0, t0 + dist / speed, stride_period=0.9)
 
 
 def driver(rng: np.random.Generator, y: float, x0: float, x1: float, t0: float, speed: float) -> Mover:
@@ -158,13 +165,24 @@ class Clip:
             cut = max(cut.geoms, key=lambda g: g.area)  # type: ignore[attr-defined]
         cut = cut.simplify(1.0)
         coords = np.asarray(cut.exterior.coords)[:-1]
-        rel = [[round(float(np.clip(x / cam.width, 0, 1)), 4), round(float(np.clip(y / cam.height, 0, 1)), 4)]
-               for x, y in coords]
+        rel = [
+            [round(float(np.clip(x / cam.width, 0, 1)), 4), round(float(np.clip(y / cam.height, 0, 1)), 4)]
+            for x, y in coords
+        ]
         return rel
 
 
-def _scene(seed: int, *, night: bool, road_w: float, walk_far: float, walk_near: float, cam_pos: tuple[float, float, float],
-           target: tuple[float, float, float], hfov: float) -> Scene:
+def _scene(
+    seed: int,
+    *,
+    night: bool,
+    road_w: float,
+    walk_far: float,
+    walk_near: float,
+    cam_pos: tuple[float, float, float],
+    target: tuple[float, float, float],
+    hfov: float,
+) -> Scene:
     rng = np.random.default_rng(seed)
     lay = Layout(road_w, walk_far, walk_near, 0.15, False, [], -70.0, 200.0, [])
     far, gaps = _make_blocks(rng, +1, lay.y_far, lay.x_min, lay.x_max, False, 0.0)
@@ -174,12 +192,34 @@ def _scene(seed: int, *, night: bool, road_w: float, walk_far: float, walk_near:
         b.back, b.shop = True, False
     lay.blocks, lay.gaps = far + near + back, gaps
     if night:
-        look = Look("night", False, 0.004, np.array([0.3, 0.3, 0.9]), 0.0, 0.16, (40, 25, 15), (70, 60, 55),
-                    (42, 36, 33), (1.0, 1.0, 0.95), False)
+        look = Look(
+            "night",
+            False,
+            0.004,
+            np.array([0.3, 0.3, 0.9]),
+            0.0,
+            0.16,
+            (40, 25, 15),
+            (70, 60, 55),
+            (42, 36, 33),
+            (1.0, 1.0, 0.95),
+            False,
+        )
     else:
         sun = np.array([-0.45, -0.55, 0.7])
-        look = Look("day", False, 0.003, sun / np.linalg.norm(sun), 0.62, 0.52, (225, 170, 110), (235, 225, 215),
-                    (211, 202, 193), (1.0, 1.0, 1.0), False)
+        look = Look(
+            "day",
+            False,
+            0.003,
+            sun / np.linalg.norm(sun),
+            0.62,
+            0.52,
+            (225, 170, 110),
+            (235, 225, 215),
+            (211, 202, 193),
+            (1.0, 1.0, 1.0),
+            False,
+        )
     mat = make_materials(rng, look)
     d = np.asarray(target) - np.asarray(cam_pos)
     yaw = math.atan2(d[1], d[0])
@@ -194,8 +234,9 @@ def _lamps(sc: Scene, xs: list[float], rng: np.random.Generator) -> list[Static]
     out = []
     for i, x in enumerate(xs):
         side = 1 if i % 2 == 0 else -1
-        lamp = ob.street_lamp(rng, Frame((x, side * (sc.lay.road_w / 2 + 0.5), 0), 0.0 if side > 0 else math.pi),
-                              lit=sc.look.night)
+        lamp = ob.street_lamp(
+            rng, Frame((x, side * (sc.lay.road_w / 2 + 0.5), 0), 0.0 if side > 0 else math.pi), lit=sc.look.night
+        )
         out.append(Static(lamp))
         if sc.look.night:
             sc.lamps.append((np.asarray(lamp.meta["light"], np.float64), (0.85, 0.95, 1.0), 0.5))
@@ -215,8 +256,16 @@ def _street_furniture(sc: Scene, rng: np.random.Generator, x0: float, x1: float)
 def clip_street_day(seed: int = 7001) -> Clip:
     """A shop street by day: a stall is set up and packed away, goods are put out at a shop door,
     a vendor's tricycle passes through without stopping (no alert)."""
-    sc = _scene(seed, night=False, road_w=9.0, walk_far=5.5, walk_near=3.5, cam_pos=(0.0, -6.0, 6.0),
-                target=(11.0, 5.5, 0.6), hfov=52)
+    sc = _scene(
+        seed,
+        night=False,
+        road_w=9.0,
+        walk_far=5.5,
+        walk_near=3.5,
+        cam_pos=(0.0, -6.0, 6.0),
+        target=(11.0, 5.5, 0.6),
+        hfov=52,
+    )
     rng = np.random.default_rng(seed + 1)
     lay = sc.lay
     statics = _lamps(sc, [0.0, 26.0], rng) + _street_furniture(sc, rng, 2.0, 30.0)
@@ -224,16 +273,26 @@ def clip_street_day(seed: int = 7001) -> Clip:
     yk = lay.road_w / 2 + 1.0  # kerb side of the far pavement
     stall = ob.umbrella_stall(np.random.default_rng(seed + 2), Frame((9.0, yk + 0.3, 0), 0.0))
     statics.append(Static(stall, 8.0, 46.0, ("street_vending", "sidewalk-north"), (9.0, yk + 0.3)))
-    vendor = ob.person(np.random.default_rng(seed + 3), Frame((9.6, yk + 1.4, 0), math.pi))
+    vendor = ob.person(np.random.default_rng(seed + 3), Frame((9.6, yk + 1.0, 0), math.pi))
     statics.append(Static(vendor, 8.0, 46.0))
-    goods = ob.shop_goods(np.random.default_rng(seed + 5), Frame((14.5, lay.y_far - 0.6, 0), 0.0))
-    statics.append(Static(goods, 14.0, None, ("storefront_overflow", "shopfront-north"), (14.5, lay.y_far - 0.6)))
+    # Clear of the stall's umbrella as the camera sees it: evidence an officer can use.
+    goods_x = 22.0
+    goods = ob.shop_goods(np.random.default_rng(seed + 5), Frame((goods_x, lay.y_far - 0.6, 0), 0.0))
+    statics.append(Static(goods, 14.0, None, ("storefront_overflow", "shopfront-north"), (goods_x, lay.y_far - 0.6)))
     movers: list[Mover] = []
     cart = ob.tricycle_cart(np.random.default_rng(seed + 4), Frame((0, 0, 0), math.pi), rider=True)
-    movers.append(Mover([cart], np.array([30.0, yk + 0.4, 0.0]), np.array([-0.55, 0.0, 0.0]), 18.0, 18.0 + 34 / 0.55))
+    # Behind the stall, inside the no-vending zone, never stopping: it must raise no alert.
+    movers.append(
+        Mover([cart], np.array([30.0, lay.y_far - 2.6, 0.0]), np.array([-0.55, 0.0, 0.0]), 18.0, 18.0 + 34 / 0.55)
+    )
     for i in range(14):
         t0 = float(rng.uniform(-20, 55))
-        y = float(rng.uniform(lay.road_w / 2 + 0.8, lay.y_far - 1.2)) if i % 3 else float(rng.uniform(lay.y_near + 0.5, -lay.road_w / 2 - 0.5))
+        # People keep to the free strip between the stall and the shop fronts, or the near pavement.
+        y = (
+            float(rng.uniform(lay.y_far - 2.0, lay.y_far - 1.4))
+            if i % 3
+            else float(rng.uniform(lay.y_near + 0.5, -lay.road_w / 2 - 0.5))
+        )
         a, b = (-8.0, 34.0) if rng.random() < 0.5 else (34.0, -8.0)
         movers.append(walker(rng, (a, y), (b, y + float(rng.normal(0, 0.4))), t0, float(rng.uniform(1.0, 1.5))))
     for i in range(8):
@@ -243,55 +302,113 @@ def clip_street_day(seed: int = 7001) -> Clip:
         else:
             movers.append(driver(rng, lay.road_w / 4, 60.0, -30.0, t0, float(rng.uniform(6, 10))))
     zones = [
-        ZoneSpec("sidewalk-north", [(2.0, lay.road_w / 2, 0), (26.0, lay.road_w / 2, 0), (26.0, lay.y_far - 2.5, 0),
-                                    (2.0, lay.y_far - 2.5, 0)], ["street_vending"], 20.0),
-        ZoneSpec("shopfront-north", [(2.0, lay.y_far - 2.5, 0), (26.0, lay.y_far - 2.5, 0), (26.0, lay.y_far, 0),
-                                     (2.0, lay.y_far, 0)], ["storefront_overflow"], 20.0),
+        ZoneSpec(
+            "sidewalk-north",
+            [
+                (2.0, lay.road_w / 2, 0),
+                (26.0, lay.road_w / 2, 0),
+                (26.0, lay.y_far - 2.5, 0),
+                (2.0, lay.y_far - 2.5, 0),
+            ],
+            ["street_vending"],
+            20.0,
+        ),
+        ZoneSpec(
+            "shopfront-north",
+            [(2.0, lay.y_far - 2.5, 0), (26.0, lay.y_far - 2.5, 0), (26.0, lay.y_far, 0), (2.0, lay.y_far, 0)],
+            ["storefront_overflow"],
+            20.0,
+        ),
     ]
-    return Clip("street_day", "解放东路 商业街 (demo)", "demo-street-day", "2026-11-27T09:00:00+08:00", 60.0, sc,
-                statics, movers, zones)
+    return Clip(
+        "street_day",
+        "解放东路 商业街 (demo)",
+        "demo-street-day",
+        "2026-11-27T09:00:00+08:00",
+        60.0,
+        sc,
+        statics,
+        movers,
+        zones,
+    )
 
 
 def clip_residential_day(seed: int = 7101) -> Clip:
     """A residential street: a steel-roof shed stands against a wall throughout, laundry is hung out."""
-    sc = _scene(seed, night=False, road_w=7.0, walk_far=6.0, walk_near=2.5, cam_pos=(0.0, -5.0, 7.0),
-                target=(9.0, 6.0, 2.0), hfov=60)
+    sc = _scene(
+        seed,
+        night=False,
+        road_w=7.0,
+        walk_far=6.0,
+        walk_near=2.5,
+        cam_pos=(0.0, -5.0, 7.0),
+        target=(9.0, 6.0, 2.0),
+        hfov=60,
+    )
     rng = np.random.default_rng(seed + 1)
     lay = sc.lay
     pavement = [(0.0, lay.road_w / 2, 0.0), (24.0, lay.road_w / 2, 0.0), (24.0, lay.y_far, 0.0), (0.0, lay.y_far, 0.0)]
     # Laundry is judged by its box centre, which hangs above the ground: the zone climbs the facade too.
-    street_face = pavement[:3] + [(24.0, lay.y_far, 9.0), (0.0, lay.y_far, 9.0), (0.0, lay.y_far, 0.0)]
+    street_face = [*pavement[:3], (24.0, lay.y_far, 9.0), (0.0, lay.y_far, 9.0), (0.0, lay.y_far, 0.0)]
     # Structures take longer to judge than laundry: a second zone on the same pavement with its own dwell.
-    zones = [ZoneSpec("pavement-north", street_face, ["hanging_laundry"], 20.0),
-             ZoneSpec("pavement-north-structures", pavement, ["illegal_structure"], 25.0)]
+    zones = [
+        ZoneSpec("pavement-north", street_face, ["hanging_laundry"], 20.0),
+        ZoneSpec("pavement-north-structures", pavement, ["illegal_structure"], 25.0),
+    ]
     statics = _lamps(sc, [-2.0, 24.0], rng) + _street_furniture(sc, rng, 1.0, 26.0)
     sc.render_background()
     shed = ob.shed(np.random.default_rng(seed + 2), Frame((14.0, lay.y_far - 1.6, 0), 0.0), against_wall=True)
-    statics.append(Static(shed, 0.0, None, ("illegal_structure", "pavement-north-structures"),
-                          (14.0, lay.y_far - 1.6)))
+    statics.append(Static(shed, 0.0, None, ("illegal_structure", "pavement-north-structures"), (14.0, lay.y_far - 1.6)))
     p0 = np.array([4.0, lay.y_far - 2.6, 1.9])
     p1 = np.array([8.5, lay.y_far - 2.4, 1.9])
     laundry = ob.laundry_line(np.random.default_rng(seed + 3), p0, p1, poles=True, sag=0.12)
-    statics.append(Static(laundry, 12.0, None, ("hanging_laundry", "pavement-north"),
-                          (float((p0[0] + p1[0]) / 2), float((p0[1] + p1[1]) / 2))))
+    statics.append(
+        Static(
+            laundry,
+            12.0,
+            None,
+            ("hanging_laundry", "pavement-north"),
+            (float((p0[0] + p1[0]) / 2), float((p0[1] + p1[1]) / 2)),
+        )
+    )
     movers: list[Mover] = []
     for i in range(10):
         t0 = float(rng.uniform(-20, 55))
-        y = float(rng.uniform(lay.road_w / 2 + 0.6, lay.road_w / 2 + 2.0)) if i % 2 else float(
-            rng.uniform(lay.y_near + 0.4, -lay.road_w / 2 - 0.4))
+        y = (
+            float(rng.uniform(lay.road_w / 2 + 0.6, lay.road_w / 2 + 2.0))
+            if i % 2
+            else float(rng.uniform(lay.y_near + 0.4, -lay.road_w / 2 - 0.4))
+        )
         a, b = (-8.0, 30.0) if rng.random() < 0.5 else (30.0, -8.0)
         movers.append(walker(rng, (a, y), (b, y), t0, float(rng.uniform(1.0, 1.4)), umbrella=i == 3))
     for _ in range(5):
         t0 = float(rng.uniform(-5, 58))
         movers.append(driver(rng, -lay.road_w / 4, -30.0, 55.0, t0, float(rng.uniform(5, 8))))
-    return Clip("residential_day", "长江路 住宅街 (demo)", "demo-residential-day", "2026-11-27T10:30:00+08:00", 60.0,
-                sc, statics, movers, zones)
+    return Clip(
+        "residential_day",
+        "长江路 住宅街 (demo)",
+        "demo-residential-day",
+        "2026-11-27T10:30:00+08:00",
+        60.0,
+        sc,
+        statics,
+        movers,
+        zones,
+    )
 
 
 def clip_night_market(seed: int = 7201) -> Clip:
     """A night market inside its permitted hours (no alert) and a cart passing through (no alert)."""
-    sc = _scene(seed, night=True, road_w=8.0, walk_far=5.0, walk_near=3.0, cam_pos=(-1.0, -6.0, 6.0),
-                target=(10.0, 5.0, 0.5), hfov=64)
+    sc = _scene(
+        seed,
+        night=True,
+        road_w=8.0,
+        walk_far=5.0,
+        walk_near=3.0,
+        cam_pos=(-1.0, -6.0, 6.0),
+        target=(10.0, 5.0, 0.5),
+        hfov=64,
+    )
     rng = np.random.default_rng(seed + 1)
     lay = sc.lay
     statics = _lamps(sc, [2.0, 12.0, 22.0], rng) + _street_furniture(sc, rng, 3.0, 26.0)
@@ -304,22 +421,44 @@ def clip_night_market(seed: int = 7201) -> Clip:
         statics.append(Static(ob.person(np.random.default_rng(seed + 20 + i), Frame((x + 0.3, yk + 1.2, 0), math.pi))))
     movers: list[Mover] = []
     cart = ob.vendor_cart(np.random.default_rng(seed + 4), Frame((0, 0, 0), 0.0))
-    movers.append(Mover([cart], np.array([-4.0, -lay.road_w / 2 + 0.9, 0.0]), np.array([0.6, 0.0, 0.0]), 10.0, 10.0 + 36 / 0.6))
+    movers.append(
+        Mover([cart], np.array([-4.0, -lay.road_w / 2 + 0.9, 0.0]), np.array([0.6, 0.0, 0.0]), 10.0, 10.0 + 36 / 0.6)
+    )
     for i in range(16):
         t0 = float(rng.uniform(-20, 55))
-        y = float(rng.uniform(lay.road_w / 2 + 2.4, lay.y_far - 0.5)) if i % 3 else float(
-            rng.uniform(lay.y_near + 0.4, -lay.road_w / 2 - 0.4))
+        y = (
+            float(rng.uniform(lay.road_w / 2 + 2.4, lay.y_far - 0.5))
+            if i % 3
+            else float(rng.uniform(lay.y_near + 0.4, -lay.road_w / 2 - 0.4))
+        )
         a, b = (-8.0, 30.0) if rng.random() < 0.5 else (30.0, -8.0)
         movers.append(walker(rng, (a, y), (b, y), t0, float(rng.uniform(0.8, 1.3))))
     zones = [
-        ZoneSpec("night-market", [(2.0, lay.road_w / 2, 0), (18.0, lay.road_w / 2, 0), (18.0, lay.y_far, 0),
-                                  (2.0, lay.y_far, 0)], ["street_vending"], 20.0,
-                 [{"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], "from": "18:00", "to": "22:00"}]),
-        ZoneSpec("roadside-south", [(0.0, -lay.road_w / 2, 0), (30.0, -lay.road_w / 2, 0), (30.0, 0.0, 0),
-                                    (0.0, 0.0, 0)], ["street_vending"], 20.0),
+        ZoneSpec(
+            "night-market",
+            [(2.0, lay.road_w / 2, 0), (18.0, lay.road_w / 2, 0), (18.0, lay.y_far, 0), (2.0, lay.y_far, 0)],
+            ["street_vending"],
+            20.0,
+            [{"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], "from": "18:00", "to": "22:00"}],
+        ),
+        ZoneSpec(
+            "roadside-south",
+            [(0.0, -lay.road_w / 2, 0), (30.0, -lay.road_w / 2, 0), (30.0, 0.0, 0), (0.0, 0.0, 0)],
+            ["street_vending"],
+            20.0,
+        ),
     ]
-    return Clip("night_market", "湖南路 夜市 (demo)", "demo-night-market", "2026-11-27T19:30:00+08:00", 60.0, sc,
-                statics, movers, zones)
+    return Clip(
+        "night_market",
+        "湖南路 夜市 (demo)",
+        "demo-night-market",
+        "2026-11-27T19:30:00+08:00",
+        60.0,
+        sc,
+        statics,
+        movers,
+        zones,
+    )
 
 
 CLIPS: dict[str, Callable[[], Clip]] = {
@@ -353,15 +492,22 @@ def render_frame(clip: Clip, t: float, grade: Callable[[Image], Image], rng: np.
             objs.append(o)
     img, _, _ = clip.scene.render_objects(objs)
     img = grade(img)
-    noise = np.empty(img.shape, np.int16)
-    cv2.randn(noise, 0, 1.2)
-    img = np.clip(img.astype(np.int16) + noise, 0, 255).astype(np.uint8)
+    noise = rng.standard_normal(img.shape, dtype=np.float32) * 1.2
+    img = cv2.add(img, noise, dtype=cv2.CV_8U)
     stamp = datetime.fromisoformat(clip.start_time) + timedelta(seconds=int(t))
     text = stamp.strftime("%Y-%m-%d %H:%M:%S")
     cv2.putText(img, text, (18, 34), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (0, 0, 0), 4, cv2.LINE_AA)
     cv2.putText(img, text, (18, 34), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (255, 255, 255), 2, cv2.LINE_AA)
-    cv2.putText(img, clip.camera_id.upper(), (WIDTH - 260, HEIGHT - 18), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (255, 255, 255),
-                2, cv2.LINE_AA)
+    cv2.putText(
+        img,
+        clip.camera_id.upper(),
+        (WIDTH - 260, HEIGHT - 18),
+        cv2.FONT_HERSHEY_SIMPLEX,
+        0.7,
+        (255, 255, 255),
+        2,
+        cv2.LINE_AA,
+    )
     return img
 
 
@@ -370,13 +516,20 @@ def write_video(clip: Clip, path: Path, *, crf: int = 30) -> int:
 
     grade = _grade(clip)
     rng = np.random.default_rng(clip.scene.seed + 9)
-    n = int(round(clip.duration_s * FPS))
-    with av.open(str(path), mode="w") as container:
+    n = round(clip.duration_s * FPS)
+    tmp = path.with_name(path.stem + ".partial.mp4")  # readers never see a half-written clip
+    with av.open(str(tmp), mode="w") as container:
         stream = container.add_stream("libx264", rate=FPS)
         stream.width, stream.height = WIDTH, HEIGHT
         stream.pix_fmt = "yuv420p"
-        stream.options = {"crf": str(crf), "preset": "medium", "g": str(GOP), "keyint_min": str(GOP),
-                          "sc_threshold": "0", "tune": "film"}
+        stream.options = {
+            "crf": str(crf),
+            "preset": "medium",
+            "g": str(GOP),
+            "keyint_min": str(GOP),
+            "sc_threshold": "0",
+            "tune": "film",
+        }
         for i in range(n):
             img = render_frame(clip, i / FPS, grade, rng)
             frame = av.VideoFrame.from_ndarray(img, format="bgr24")
@@ -384,6 +537,7 @@ def write_video(clip: Clip, path: Path, *, crf: int = 30) -> int:
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
+    tmp.replace(path)
     return n
 
 
@@ -401,11 +555,16 @@ def camera_config(clip: Clip, video_name: str) -> dict[str, object]:
             points.append({"px": [round(float(u), 1), round(float(v), 1)], "lon": lon, "lat": lat})
     lon, lat = world_to_lonlat(float(cam.pos[0]), float(cam.pos[1]))
     zones = []
-    for z in clip.zones:
-        entry: dict[str, object] = {"name": z.name, "polygon": clip.zone_polygon(z), "relative": True,
-                                    "categories": list(z.categories), "dwell_s": z.dwell_s}
-        if z.allowed:
-            entry["allowed"] = z.allowed
+    for zone in clip.zones:
+        entry: dict[str, object] = {
+            "name": zone.name,
+            "polygon": clip.zone_polygon(zone),
+            "relative": True,
+            "categories": list(zone.categories),
+            "dwell_s": zone.dwell_s,
+        }
+        if zone.allowed:
+            entry["allowed"] = zone.allowed
         zones.append(entry)
     return {
         "id": clip.camera_id,
@@ -428,8 +587,15 @@ def truth(clip: Clip) -> dict[str, object]:
             continue
         category, zone = s.truth
         end = None if s.t1 is None or s.t1 >= clip.duration_s else float(s.t1)
-        incidents.append({"category": category, "zone": zone, "start_s": float(s.t0), "end_s": end,
-                          "lonlat": list(world_to_lonlat(*s.ground)) if s.ground else None})
+        incidents.append(
+            {
+                "category": category,
+                "zone": zone,
+                "start_s": float(s.t0),
+                "end_s": end,
+                "lonlat": list(world_to_lonlat(*s.ground)) if s.ground else None,
+            }
+        )
     incidents.sort(key=lambda i: (float(i["start_s"]), str(i["zone"])))  # type: ignore[arg-type]
     return {"start_time": clip.start_time, "incidents": incidents}
 
@@ -442,10 +608,16 @@ def write_clip(name: str, out_dir: Path, *, video: bool = True) -> dict[str, Pat
     tru = out_dir / f"{name}.truth.json"
     if video:
         write_video(clip, mp4)
-    header = f"# Demo camera for {name}.mp4, generated by `python -m detector.training.clips`.\n" \
-             "# Short dwell_s so that incidents fire within the one-minute clip.\n"
-    cfg.write_text(header + yaml.safe_dump(camera_config(clip, mp4.name), sort_keys=False, allow_unicode=True,
-                                           default_flow_style=None, width=120))
+    header = (
+        f"# Demo camera for {name}.mp4, generated by `python -m detector.training.clips`.\n"
+        "# Short dwell_s so that incidents fire within the one-minute clip.\n"
+    )
+    cfg.write_text(
+        header
+        + yaml.safe_dump(
+            camera_config(clip, mp4.name), sort_keys=False, allow_unicode=True, default_flow_style=None, width=120
+        )
+    )
     tru.write_text(json.dumps(truth(clip), indent=2, ensure_ascii=False) + "\n")
     return {"video": mp4, "camera": cfg, "truth": tru}
 

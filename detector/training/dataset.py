@@ -83,8 +83,9 @@ def _run(jobs: Sequence[tuple[int, str, str, bool, tuple[int, int], int]], worke
     return total
 
 
-def _split_jobs(out: Path, split: str, seeds: Iterable[int], negatives_fraction: float,
-                imgsz_range: tuple[int, int], quality: int) -> list[tuple[int, str, str, bool, tuple[int, int], int]]:
+def _split_jobs(
+    out: Path, split: str, seeds: Iterable[int], negatives_fraction: float, imgsz_range: tuple[int, int], quality: int
+) -> list[tuple[int, str, str, bool, tuple[int, int], int]]:
     img_dir = out / "images" / split
     lbl_dir = out / "labels" / split
     img_dir.mkdir(parents=True, exist_ok=True)
@@ -92,9 +93,17 @@ def _split_jobs(out: Path, split: str, seeds: Iterable[int], negatives_fraction:
     return [(s, str(img_dir), str(lbl_dir), is_negative(s, negatives_fraction), imgsz_range, quality) for s in seeds]
 
 
-def write_dataset(out_dir: Path | str, *, train_seeds: range, val_seeds: range, test_seeds: range | None = None,
-                  negatives_fraction: float = 0.1, workers: int | None = os.cpu_count(),
-                  imgsz_range: tuple[int, int] = DEFAULT_IMGSZ_RANGE, quality: int = 92) -> Path:
+def write_dataset(
+    out_dir: Path | str,
+    *,
+    train_seeds: range,
+    val_seeds: range,
+    test_seeds: range | None = None,
+    negatives_fraction: float = 0.1,
+    workers: int | None = os.cpu_count(),
+    imgsz_range: tuple[int, int] = DEFAULT_IMGSZ_RANGE,
+    quality: int = 92,
+) -> Path:
     """Render an ultralytics YOLO dataset and return the path of its ``data.yaml``.
 
     Layout: ``images/{train,val[,test]}/<seed>.jpg``, ``labels/{…}/<seed>.txt`` (``class cx cy w h``,
@@ -118,8 +127,14 @@ def write_dataset(out_dir: Path | str, *, train_seeds: range, val_seeds: range, 
     return yaml_path
 
 
-def write_negatives(out_dir: Path | str, seeds: range, *, workers: int | None = os.cpu_count(),
-                    imgsz_range: tuple[int, int] = DEFAULT_IMGSZ_RANGE, quality: int = 92) -> Path:
+def write_negatives(
+    out_dir: Path | str,
+    seeds: range,
+    *,
+    workers: int | None = os.cpu_count(),
+    imgsz_range: tuple[int, int] = DEFAULT_IMGSZ_RANGE,
+    quality: int = 92,
+) -> Path:
     """Render distractor-only scenes (no positives) for the false-positive check; returns the image folder.
 
     Layout: ``<out>/images/<seed>.jpg`` plus empty ``<out>/labels/<seed>.txt``.
@@ -139,23 +154,37 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--train", type=int, default=6000, help="training images (seeds 0..N-1)")
     ap.add_argument("--val", type=int, default=600, help=f"validation images (seeds from {VAL_SEED0})")
     ap.add_argument("--test", type=int, default=400, help=f"held-out test images (seeds from {TEST_SEED0})")
-    ap.add_argument("--negatives", type=int, default=300,
-                    help=f"distractor-only images in <out>/negatives (seeds from {NEGATIVES_SEED0})")
-    ap.add_argument("--negatives-fraction", type=float, default=0.1,
-                    help="share of distractor-only scenes inside train/val/test")
+    ap.add_argument(
+        "--negatives",
+        type=int,
+        default=300,
+        help=f"distractor-only images in <out>/negatives (seeds from {NEGATIVES_SEED0})",
+    )
+    ap.add_argument(
+        "--negatives-fraction", type=float, default=0.1, help="share of distractor-only scenes inside train/val/test"
+    )
     ap.add_argument("--min-size", type=int, default=DEFAULT_IMGSZ_RANGE[0], help="smallest long side, pixels")
     ap.add_argument("--max-size", type=int, default=DEFAULT_IMGSZ_RANGE[1], help="largest long side, pixels")
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     args = ap.parse_args(argv)
     size = (args.min_size, args.max_size)
-    path = write_dataset(args.out, train_seeds=range(TRAIN_SEED0, TRAIN_SEED0 + args.train),
-                         val_seeds=range(VAL_SEED0, VAL_SEED0 + args.val),
-                         test_seeds=range(TEST_SEED0, TEST_SEED0 + args.test) if args.test > 0 else None,
-                         negatives_fraction=args.negatives_fraction, workers=args.workers, imgsz_range=size)
+    path = write_dataset(
+        args.out,
+        train_seeds=range(TRAIN_SEED0, TRAIN_SEED0 + args.train),
+        val_seeds=range(VAL_SEED0, VAL_SEED0 + args.val),
+        test_seeds=range(TEST_SEED0, TEST_SEED0 + args.test) if args.test > 0 else None,
+        negatives_fraction=args.negatives_fraction,
+        workers=args.workers,
+        imgsz_range=size,
+    )
     print(f"dataset: {path}")
     if args.negatives > 0:
-        neg = write_negatives(args.out / "negatives", range(NEGATIVES_SEED0, NEGATIVES_SEED0 + args.negatives),
-                              workers=args.workers, imgsz_range=size)
+        neg = write_negatives(
+            args.out / "negatives",
+            range(NEGATIVES_SEED0, NEGATIVES_SEED0 + args.negatives),
+            workers=args.workers,
+            imgsz_range=size,
+        )
         print(f"negatives: {neg}")
 
 

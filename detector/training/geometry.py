@@ -9,13 +9,16 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import cv2
 import numpy as np
 import numpy.typing as npt
 
-F64 = npt.NDArray[np.float64]
-Image = npt.NDArray[np.uint8]
+F64 = npt.NDArray[Any]  # float64 by convention
+Image = npt.NDArray[Any]  # uint8 BGR; cv2 stubs return loosely typed arrays
+Vec = Sequence[float] | npt.NDArray[Any]  # a 3-vector
+Pts = Sequence[Sequence[float]] | Sequence[npt.NDArray[Any]] | npt.NDArray[Any]  # N points
 Colour = tuple[float, float, float]
 
 NEAR = 0.15
@@ -26,8 +29,9 @@ _SCALE = float(1 << _SHIFT)
 class Camera:
     """Pinhole camera from position, heading (yaw), downward pitch, roll and horizontal field of view."""
 
-    def __init__(self, pos: Sequence[float], yaw: float, pitch: float, roll: float, hfov_deg: float,
-                 width: int, height: int) -> None:
+    def __init__(
+        self, pos: Vec, yaw: float, pitch: float, roll: float, hfov_deg: float, width: int, height: int
+    ) -> None:
         self.pos = np.asarray(pos, np.float64)
         self.width, self.height = width, height
         self.yaw, self.pitch, self.roll, self.hfov_deg = yaw, pitch, roll, hfov_deg
@@ -49,11 +53,10 @@ class Camera:
         pc = self.to_cam(pts)
         z = pc[:, 2]
         zs = np.where(z > 1e-6, z, 1e-6)
-        uv = np.stack([self.f * pc[:, 0] / zs + self.width / 2.0, self.f * pc[:, 1] / zs + self.height / 2.0],
-                      axis=1)
+        uv = np.stack([self.f * pc[:, 0] / zs + self.width / 2.0, self.f * pc[:, 1] / zs + self.height / 2.0], axis=1)
         return uv, z
 
-    def depth(self, p: Sequence[float]) -> float:
+    def depth(self, p: Vec) -> float:
         return float(np.dot(np.asarray(p) - self.pos, self.fwd))
 
     def plane_h(self, origin: F64, a: F64, b: F64) -> F64:
@@ -79,8 +82,9 @@ class Camera:
     def pixel_to_ground(self, uv: F64) -> F64:
         """Intersect pixel rays with the ground plane Z=0."""
         uv = np.asarray(uv, np.float64).reshape(-1, 2)
-        rays_c = np.stack([(uv[:, 0] - self.width / 2) / self.f, (uv[:, 1] - self.height / 2) / self.f,
-                           np.ones(len(uv))], axis=1)
+        rays_c = np.stack(
+            [(uv[:, 0] - self.width / 2) / self.f, (uv[:, 1] - self.height / 2) / self.f, np.ones(len(uv))], axis=1
+        )
         rays = rays_c @ self.R
         t = -self.pos[2] / np.where(np.abs(rays[:, 2]) > 1e-9, rays[:, 2], -1e-9)
         return self.pos[None, :2] + t[:, None] * rays[:, :2]
@@ -142,21 +146,27 @@ class Obj:
     meta: dict[str, object] = field(default_factory=dict)
 
 
-def poly(pts: Sequence[Sequence[float]] | F64, colour: Colour, **kw: object) -> Part:
+def poly(pts: Pts, colour: Colour, **kw: object) -> Part:
     return Part("poly", np.asarray(pts, np.float64), colour, **kw)  # type: ignore[arg-type]
 
 
-def line(pts: Sequence[Sequence[float]] | F64, width: float, colour: Colour) -> Part:
+def line(pts: Pts, width: float, colour: Colour) -> Part:
     return Part("line", np.asarray(pts, np.float64), colour, width=width)
 
 
-def disc(center: Sequence[float], radius: float, colour: Colour) -> Part:
+def disc(center: Vec, radius: float, colour: Colour) -> Part:
     return Part("disc", np.asarray(center, np.float64).reshape(1, 3), colour, width=radius)
 
 
-def textured(origin: Sequence[float], a: Sequence[float], b: Sequence[float], tex: Image,
-             shape: Sequence[Sequence[float]] | None = None, colour: Colour = (255, 255, 255),
-             emissive: bool = False) -> Part:
+def textured(
+    origin: Vec,
+    a: Vec,
+    b: Vec,
+    tex: Image,
+    shape: Pts | None = None,
+    colour: Colour = (255, 255, 255),
+    emissive: bool = False,
+) -> Part:
     """A texture on the plane origin + s*a + t*b (s, t in 0..1 span the texture), cut to ``shape`` (s,t)."""
     o, av, bv = (np.asarray(v, np.float64) for v in (origin, a, b))
     st = np.asarray(shape if shape is not None else [[0, 0], [1, 0], [1, 1], [0, 1]], np.float64)
@@ -164,8 +174,14 @@ def textured(origin: Sequence[float], a: Sequence[float], b: Sequence[float], te
     return Part("poly", pts, colour, tex=tex, uv=np.stack([o, av, bv]), emissive=emissive)
 
 
-def box(center_bottom: Sequence[float], size: Sequence[float], colour: Colour, yaw: float = 0.0,
-        top: Colour | None = None, faces: str = "all") -> list[Part]:
+def box(
+    center_bottom: Vec,
+    size: Vec,
+    colour: Colour,
+    yaw: float = 0.0,
+    top: Colour | None = None,
+    faces: str = "all",
+) -> list[Part]:
     """A box standing on ``center_bottom`` with (length, depth, height), rotated by yaw about Z."""
     cx, cy, cz = center_bottom
     lx, ly, lz = size[0] / 2, size[1] / 2, size[2]
@@ -185,12 +201,21 @@ def box(center_bottom: Sequence[float], size: Sequence[float], colour: Colour, y
 class Painter:
     """Draws parts with flat shading, haze and night lights into an image and an id buffer."""
 
-    def __init__(self, cam: Camera, img: Image, sun_dir: F64, sun: float, ambient: float,
-                 haze_colour: Colour, haze_density: float, lamps: list[tuple[F64, Colour, float]],
-                 sky_light: Colour = (1.0, 1.0, 1.0)) -> None:
+    def __init__(
+        self,
+        cam: Camera,
+        img: Image,
+        sun_dir: F64,
+        sun: float,
+        ambient: float,
+        haze_colour: Colour,
+        haze_density: float,
+        lamps: list[tuple[F64, Colour, float]],
+        sky_light: Colour = (1.0, 1.0, 1.0),
+    ) -> None:
         self.cam = cam
         self.img = img
-        self.ids = np.zeros(img.shape[:2], np.uint16)
+        self.ids: npt.NDArray[Any] = np.zeros(img.shape[:2], np.uint16)
         self.sun_dir = sun_dir / np.linalg.norm(sun_dir)
         self.sun = sun
         self.ambient = ambient
@@ -207,7 +232,7 @@ class Painter:
         self._hc = tuple(float(v) for v in self.haze_colour)
 
     # --- lighting -----------------------------------------------------------------------------------
-    def light(self, point: Sequence[float], normal: Sequence[float] | None, emissive: bool = False) -> F64:
+    def light(self, point: Vec, normal: Vec | None, emissive: bool = False) -> F64:
         """Per-channel light multiplier (BGR) at a point with a surface normal (None: diffuse object)."""
         if emissive:
             return np.ones(3)
@@ -251,23 +276,29 @@ class Painter:
         cv2.fillPoly(self.img, [pts], colour, cv2.LINE_AA, _SHIFT)
         cv2.fillPoly(self.ids, [pts], oid, cv2.LINE_8, _SHIFT)
 
-    def draw_poly(self, part: Part, oid: int, pc: F64 | None = None) -> None:
+    def draw_poly(self, part: Part, oid: int, pc: F64 | None = None, pre: tuple[F64, float, F64] | None = None) -> None:
+        """Fill a polygon. ``pre`` carries (uv, mean depth, centre) computed in bulk by ``draw_parts``."""
         pts = part.pts
         if len(pts) < 3:
             return
-        if pc is None:
-            pc = self.cam.to_cam(pts)
-        cpc = pc if pc[:, 2].min() >= NEAR else clip_near(pc)
-        if len(cpc) < 3:
-            return
-        f = self.cam.f
-        uv = np.empty((len(cpc), 2))
-        uv[:, 0] = f * cpc[:, 0] / cpc[:, 2] + self.w / 2.0
-        uv[:, 1] = f * cpc[:, 1] / cpc[:, 2] + self.h / 2.0
-        x0, y0 = uv.min(axis=0)
-        x1, y1 = uv.max(axis=0)
-        if x1 < 0 or y1 < 0 or x0 >= self.w or y0 >= self.h:
-            return
+        if pre is not None:
+            uv, depth, centre = pre
+        else:
+            if pc is None:
+                pc = self.cam.to_cam(pts)
+            cpc = pc if pc[:, 2].min() >= NEAR else clip_near(pc)
+            if len(cpc) < 3:
+                return
+            f = self.cam.f
+            uv = np.empty((len(cpc), 2))
+            uv[:, 0] = f * cpc[:, 0] / cpc[:, 2] + self.w / 2.0
+            uv[:, 1] = f * cpc[:, 1] / cpc[:, 2] + self.h / 2.0
+            x0, y0 = uv.min(axis=0)
+            x1, y1 = uv.max(axis=0)
+            if x1 < 0 or y1 < 0 or x0 >= self.w or y0 >= self.h:
+                return
+            depth = float(cpc[:, 2].mean())
+            centre = pts.mean(axis=0)
         if part.emissive:
             lit = np.ones(3)
         else:
@@ -275,9 +306,7 @@ class Painter:
             a0, a1, a2 = p1[0] - p0[0], p1[1] - p0[1], p1[2] - p0[2]
             b0, b1, b2 = pl[0] - p0[0], pl[1] - p0[1], pl[2] - p0[2]
             normal = (a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0)
-            centre = pts.mean(axis=0)
             lit = self.light(centre, normal if part.shade else None)
-        depth = float(cpc[:, 2].mean())
         if part.tex is None or part.uv is None:
             self._fill(uv, self.finish_colour(part.colour, lit, depth), oid)
             return
@@ -285,10 +314,10 @@ class Painter:
 
     def _textured(self, part: Part, uv: F64, lit: F64, depth: float, oid: int) -> None:
         assert part.tex is not None and part.uv is not None
-        rx0 = max(int(math.floor(uv[:, 0].min())), 0)
-        ry0 = max(int(math.floor(uv[:, 1].min())), 0)
-        rx1 = min(int(math.ceil(uv[:, 0].max())) + 1, self.w)
-        ry1 = min(int(math.ceil(uv[:, 1].max())) + 1, self.h)
+        rx0 = max(math.floor(uv[:, 0].min()), 0)
+        ry0 = max(math.floor(uv[:, 1].min()), 0)
+        rx1 = min(math.ceil(uv[:, 0].max()) + 1, self.w)
+        ry1 = min(math.ceil(uv[:, 1].max()) + 1, self.h)
         if rx1 - rx0 < 1 or ry1 - ry0 < 1:
             return
         tex = part.tex
@@ -297,8 +326,7 @@ class Painter:
         hmat = self.cam.plane_h(o, a, b) @ np.diag([1.0 / tw, 1.0 / th, 1.0])
         hmat = np.array([[1, 0, -rx0], [0, 1, -ry0], [0, 0, 1.0]]) @ hmat
         roi_w, roi_h = rx1 - rx0, ry1 - ry0
-        warped = cv2.warpPerspective(tex, hmat, (roi_w, roi_h), flags=cv2.INTER_LINEAR,
-                                     borderMode=cv2.BORDER_REFLECT)
+        warped = cv2.warpPerspective(tex, hmat, (roi_w, roi_h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
         mask = np.zeros((roi_h, roi_w), np.uint8)
         pts = np.round((uv - [rx0, ry0]) * _SCALE).astype(np.int32)
         cv2.fillPoly(mask, [pts], 255, cv2.LINE_8, _SHIFT)
@@ -307,9 +335,9 @@ class Painter:
         gain = colour * (1 - hz)
         off = self.haze_colour * hz
         if np.abs(gain - 1).max() > 0.01:
-            warped = cv2.multiply(warped, (float(gain[0]), float(gain[1]), float(gain[2]), 0.0))
+            warped = cv2.multiply(warped, (float(gain[0]), float(gain[1]), float(gain[2]), 0.0))  # type: ignore[call-overload]
         if off.max() > 0.5:
-            warped = cv2.add(warped, (float(off[0]), float(off[1]), float(off[2]), 0.0))
+            warped = cv2.add(warped, (float(off[0]), float(off[1]), float(off[2]), 0.0))  # type: ignore[call-overload]
         m = mask > 0
         np.copyto(self.img[ry0:ry1, rx0:rx1], warped, where=m[..., None])
         self.ids[ry0:ry1, rx0:rx1][m] = oid
@@ -326,15 +354,15 @@ class Painter:
                 r = p + t * (q - p)
                 p, q = (r, q) if p[2] < NEAR else (p, r)
             zm = (p[2] + q[2]) / 2
-            th = max(1, int(round(part.width * self.cam.f / zm)))
+            th = max(1, round(part.width * self.cam.f / zm))
             a = (self.cam.f * p[0] / p[2] + self.w / 2, self.cam.f * p[1] / p[2] + self.h / 2)
             b = (self.cam.f * q[0] / q[2] + self.w / 2, self.cam.f * q[1] / q[2] + self.h / 2)
             if max(abs(a[0]), abs(a[1]), abs(b[0]), abs(b[1])) > 1e6:
                 continue
             mid = part.pts[i]
             col = self.finish_colour(part.colour, self.light(mid, None), float(zm))
-            ia = (int(round(a[0] * _SCALE)), int(round(a[1] * _SCALE)))
-            ib = (int(round(b[0] * _SCALE)), int(round(b[1] * _SCALE)))
+            ia = (round(a[0] * _SCALE), round(a[1] * _SCALE))
+            ib = (round(b[0] * _SCALE), round(b[1] * _SCALE))
             cv2.line(self.img, ia, ib, col, th, cv2.LINE_AA, _SHIFT)
             cv2.line(self.ids, ia, ib, oid, th, cv2.LINE_8, _SHIFT)
 
@@ -350,24 +378,48 @@ class Painter:
         if u < -r or v < -r or u > self.w + r or v > self.h + r:
             return
         col = self.finish_colour(part.colour, self.light(part.pts[0], None, part.emissive), float(z))
-        c = (int(round(u * _SCALE)), int(round(v * _SCALE)))
-        rr = max(1, int(round(r * _SCALE)))
+        c = (round(u * _SCALE), round(v * _SCALE))
+        rr = max(1, round(r * _SCALE))
         cv2.circle(self.img, c, rr, col, -1, cv2.LINE_AA, _SHIFT)
         cv2.circle(self.ids, c, rr, oid, -1, cv2.LINE_8, _SHIFT)
 
     def draw_parts(self, items: list[tuple[Part, int]]) -> None:
-        """Draw (part, id) pairs far-to-near (painter's algorithm within one object)."""
+        """Draw (part, id) pairs far-to-near (painter's algorithm within one object).
+
+        Projection, depth and screen bounds are computed for all parts at once: per-part numpy calls
+        on 4-point arrays would dominate the render time.
+        """
         if not items:
             return
-        counts = [len(p.pts) for p, _ in items]
+        counts = np.fromiter((len(p.pts) for p, _ in items), np.int64, len(items))
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
         allpts = np.concatenate([p.pts for p, _ in items], axis=0)
         pc_all = self.cam.to_cam(allpts)
-        pcs = np.split(pc_all, np.cumsum(counts)[:-1])
-        depths = [float(pc[:, 2].mean()) - (0.02 if p.kind == "disc" else 0.0)
-                  for pc, (p, _) in zip(pcs, items, strict=True)]
-        for i in sorted(range(len(items)), key=lambda k: -depths[k]):
+        z = pc_all[:, 2]
+        zmean = np.add.reduceat(z, starts) / counts
+        zmin = np.minimum.reduceat(z, starts)
+        zs = np.where(z > NEAR, z, NEAR)
+        u = self.cam.f * pc_all[:, 0] / zs + self.w / 2.0
+        v = self.cam.f * pc_all[:, 1] / zs + self.h / 2.0
+        umin, umax = np.minimum.reduceat(u, starts), np.maximum.reduceat(u, starts)
+        vmin, vmax = np.minimum.reduceat(v, starts), np.maximum.reduceat(v, starts)
+        centres = np.add.reduceat(allpts, starts, axis=0) / counts[:, None]
+        uv_all = np.stack([u, v], axis=1)
+        order = np.argsort(
+            -(zmean - np.fromiter((0.02 if p.kind == "disc" else 0.0 for p, _ in items), np.float64, len(items))),
+            kind="stable",
+        )
+        w, h = self.w, self.h
+        for i in order.tolist():
             part, oid = items[i]
-            self.draw_part(part, oid, pcs[i])
+            a, n = int(starts[i]), int(counts[i])
+            pc = pc_all[a : a + n]
+            if part.kind == "poly" and zmin[i] >= NEAR:
+                if umax[i] < 0 or vmax[i] < 0 or umin[i] >= w or vmin[i] >= h or n < 3:
+                    continue
+                self.draw_poly(part, oid, pc, (uv_all[a : a + n], float(zmean[i]), centres[i]))
+            else:
+                self.draw_part(part, oid, pc)
 
     def draw_part(self, part: Part, oid: int, pc: F64 | None = None) -> None:
         if part.kind == "poly":

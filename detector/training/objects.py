@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import colorsys
 import math
-from collections.abc import Sequence
 from functools import lru_cache
 
 import cv2
 import numpy as np
 
 from detector.training import textures as tx
-from detector.training.geometry import F64, Image, Obj, Part, box, disc, line, poly, textured
+from detector.training.geometry import F64, Image, Obj, Part, Pts, Vec, box, disc, line, poly, textured
 
 STALL, LAUNDRY, STRUCTURE, NONE = 0, 1, 2, -1
 Colour = tuple[float, float, float]
@@ -31,7 +30,7 @@ Rng = np.random.Generator
 class Frame:
     """Local object frame: origin on the ground, yaw of the ``u`` axis about Z."""
 
-    def __init__(self, origin: Sequence[float], yaw: float) -> None:
+    def __init__(self, origin: Vec, yaw: float) -> None:
         self.o = np.asarray(origin, np.float64)
         self.yaw = yaw
         self.u = np.array([math.cos(yaw), math.sin(yaw), 0.0])
@@ -41,19 +40,25 @@ class Frame:
     def p(self, u: float, v: float, z: float) -> F64:
         return self.o + u * self.u + v * self.v + z * self.z
 
-    def pts(self, local: Sequence[Sequence[float]]) -> F64:
+    def pts(self, local: Pts) -> F64:
         a = np.asarray(local, np.float64)
         return self.o[None, :] + a[:, :1] * self.u + a[:, 1:2] * self.v + a[:, 2:3] * self.z
 
-    def box(self, u: float, v: float, z: float, size: Sequence[float], colour: Colour,
-            top: Colour | None = None) -> list[Part]:
+    def box(self, u: float, v: float, z: float, size: Vec, colour: Colour, top: Colour | None = None) -> list[Part]:
         return box(self.p(u, v, z), size, colour, yaw=self.yaw, top=top)
 
-    def quad(self, local: Sequence[Sequence[float]], colour: Colour) -> Part:
+    def quad(self, local: Pts, colour: Colour) -> Part:
         return poly(self.pts(local), colour)
 
-    def tex(self, o: Sequence[float], a: Sequence[float], b: Sequence[float], img: Image,
-            shape: Sequence[Sequence[float]] | None = None, colour: Colour = (255, 255, 255)) -> Part:
+    def tex(
+        self,
+        o: Vec,
+        a: Vec,
+        b: Vec,
+        img: Image,
+        shape: Pts | None = None,
+        colour: Colour = (255, 255, 255),
+    ) -> Part:
         """Texture on the local plane o + s*a + t*b (a, b local vectors)."""
         wo = self.p(*o)
         wa = a[0] * self.u + a[1] * self.v + a[2] * self.z
@@ -97,6 +102,7 @@ def tex_size(metres_w: float, metres_h: float, ppm: float = 60.0, cap: int = 192
 def _make_cloth(rng: Rng, h: int, w: int) -> Image:
     r = rng.random()
     c1 = any_colour(rng)
+    img: Image
     if r < 0.4:
         img = np.empty((h, w, 3), np.uint8)
         img[:] = np.asarray(c1, np.uint8)
@@ -132,7 +138,7 @@ def _from_bank(rng: Rng, bank: tuple[Image, ...], h: int, w: int) -> Image:
     ch = int(rng.integers(max(8, sh // 3), sh + 1))
     cw = int(rng.integers(max(8, sw // 3), sw + 1))
     y, x = int(rng.integers(0, sh - ch + 1)), int(rng.integers(0, sw - cw + 1))
-    img = cv2.resize(src[y:y + ch, x:x + cw], (max(1, w), max(1, h)), interpolation=cv2.INTER_LINEAR)
+    img = cv2.resize(src[y : y + ch, x : x + cw], (max(1, w), max(1, h)), interpolation=cv2.INTER_LINEAR)
     perm = _PERMS[int(rng.integers(len(_PERMS)))]
     if perm != (0, 1, 2):
         img = np.ascontiguousarray(img[:, :, list(perm)])
@@ -202,49 +208,115 @@ def sign_texture(rng: Rng, h: int, w: int, bg: Colour | None = None, fg: Colour 
 
 
 # --- people, the commonest distractor -----------------------------------------------------------------
-def person(rng: Rng, fr: Frame, *, umbrella: bool | None = None, bag: bool | None = None,
-           stride: float | None = None, sitting: bool = False) -> Obj:
-    """A pedestrian; some carry umbrellas or bags (look-alikes of umbrella stalls and goods)."""
+def person(
+    rng: Rng,
+    fr: Frame,
+    *,
+    umbrella: bool | None = None,
+    bag: bool | None = None,
+    stride: float | None = None,
+    sitting: bool = False,
+) -> Obj:
+    """A pedestrian in patterned clothes (a laundry look-alike); some carry umbrellas or bags."""
     h = rng.uniform(1.5, 1.85) * (0.6 if sitting else 1.0)
     top = any_colour(rng)
     bottom = any_colour(rng) if rng.random() < 0.7 else hsv(0.6, 0.5, 0.35)
     skin = hsv(rng.uniform(0.05, 0.1), rng.uniform(0.3, 0.55), rng.uniform(0.45, 0.9))
     hair = hsv(0.08, 0.3, rng.uniform(0.05, 0.3))
-    sw = rng.uniform(0.36, 0.5)
+    sw, sd = rng.uniform(0.36, 0.5), rng.uniform(0.2, 0.28)
     s = stride if stride is not None else rng.uniform(-0.25, 0.25)
     parts: list[Part] = []
     leg_top = h * 0.48
     for side, off in ((-1, s), (1, -s)):
         u0 = side * sw * 0.22
-        parts.append(fr.quad([(u0 - 0.07, 0, leg_top), (u0 + 0.07, 0, leg_top),
-                              (u0 + 0.06 + off * 0.5, 0.02, 0.0), (u0 - 0.06 + off * 0.5, 0.02, 0.0)], bottom))
+        for v in (-0.06, 0.06):
+            parts.append(
+                fr.quad(
+                    [
+                        (u0 - 0.07, v, leg_top),
+                        (u0 + 0.07, v, leg_top),
+                        (u0 + 0.06 + off * 0.5, v, 0.0),
+                        (u0 - 0.06 + off * 0.5, v, 0.0),
+                    ],
+                    bottom,
+                )
+            )
+        parts.append(
+            fr.quad(
+                [
+                    (u0 + 0.07, -0.06, leg_top),
+                    (u0 + 0.07, 0.06, leg_top),
+                    (u0 + 0.06 + off * 0.5, 0.06, 0.0),
+                    (u0 + 0.06 + off * 0.5, -0.06, 0.0),
+                ],
+                jitter(bottom, rng, 8),
+            )
+        )
     dress = rng.random() < 0.15
     torso_bottom = h * (0.3 if dress else 0.46)
-    parts.append(fr.quad([(-sw / 2, 0, h * 0.82), (sw / 2, 0, h * 0.82),
-                          (sw / 2 * (1.3 if dress else 0.9), 0, torso_bottom),
-                          (-sw / 2 * (1.3 if dress else 0.9), 0, torso_bottom)], top))
-    parts.append(fr.quad([(-sw / 2, 0.1, h * 0.82), (sw / 2, 0.1, h * 0.82),
-                          (sw / 2, 0.1, torso_bottom), (-sw / 2, 0.1, torso_bottom)], jitter(top, rng, 10)))
+    flare = 1.3 if dress else 0.95
+    shirt = cloth_texture(rng, 32, 24, folds=False) if rng.random() < 0.6 else None
+    outline = [(0, 0), (1, 0), (0.5 + flare / 2, 1), (0.5 - flare / 2, 1)]
+    th = h * 0.82 - torso_bottom
+    for v in (-sd / 2, sd / 2):
+        if shirt is not None:
+            parts.append(fr.tex((-sw / 2, v, h * 0.82), (sw, 0, 0), (0, 0, -th), shirt, outline))
+        else:
+            parts.append(
+                fr.quad(
+                    [
+                        (-sw / 2, v, h * 0.82),
+                        (sw / 2, v, h * 0.82),
+                        (sw / 2 * flare, v, torso_bottom),
+                        (-sw / 2 * flare, v, torso_bottom),
+                    ],
+                    top,
+                )
+            )
+    for u in (-sw / 2, sw / 2):
+        parts.append(
+            fr.quad(
+                [
+                    (u, -sd / 2, h * 0.82),
+                    (u, sd / 2, h * 0.82),
+                    (u * flare, sd / 2, torso_bottom),
+                    (u * flare, -sd / 2, torso_bottom),
+                ],
+                jitter(top, rng, 12),
+            )
+        )
     sleeve = top if rng.random() < 0.6 else skin
-    parts.append(line([fr.p(-sw / 2 - 0.03, 0, h * 0.8), fr.p(-sw / 2 - 0.06 + s * 0.3, 0.02, h * 0.5)],
-                      0.08, sleeve))
-    parts.append(line([fr.p(sw / 2 + 0.03, 0, h * 0.8), fr.p(sw / 2 + 0.06 - s * 0.3, 0.02, h * 0.5)],
-                      0.08, sleeve))
-    parts.append(disc(fr.p(0, 0.02, h * 0.9), 0.1, skin))
-    parts.append(disc(fr.p(0, 0.05, h * 0.93), 0.1, hair))
+    parts.append(line([fr.p(-sw / 2 - 0.03, 0, h * 0.8), fr.p(-sw / 2 - 0.06 + s * 0.3, 0.02, h * 0.5)], 0.08, sleeve))
+    parts.append(line([fr.p(sw / 2 + 0.03, 0, h * 0.8), fr.p(sw / 2 + 0.06 - s * 0.3, 0.02, h * 0.5)], 0.08, sleeve))
+    parts.append(disc(fr.p(0, 0.0, h * 0.9), 0.1, skin))
+    parts.append(disc(fr.p(0, 0.03, h * 0.93), 0.1, hair))
     if bag if bag is not None else rng.random() < 0.3:
         bc = any_colour(rng)
         bw, bh = rng.uniform(0.2, 0.4), rng.uniform(0.2, 0.4)
         parts += fr.box(sw / 2 + 0.1, -0.02, h * 0.35, (0.08, bw, bh), bc)
     if umbrella if umbrella is not None else rng.random() < 0.12:
-        parts += umbrella_canopy(rng, fr.p(0.05, 0, h + 0.25), rng.uniform(0.45, 0.6), 0.22, bright(rng)
-                                 if rng.random() < 0.7 else (30, 30, 30), ribs=8)
+        parts += umbrella_canopy(
+            rng,
+            fr.p(0.05, 0, h + 0.25),
+            rng.uniform(0.45, 0.6),
+            0.22,
+            bright(rng) if rng.random() < 0.7 else (30, 30, 30),
+            ribs=8,
+        )
         parts.append(line([fr.p(0.05, 0, h * 0.7), fr.p(0.05, 0, h + 0.25)], 0.02, (40, 40, 40)))
     return Obj(NONE, parts, fr.p(0, 0, h / 2), kind="person")
 
 
-def umbrella_canopy(rng: Rng, apex: F64, radius: float, drop: float, colour: Colour, ribs: int = 8,
-                    alt: Colour | None = None, tilt: F64 | None = None) -> list[Part]:
+def umbrella_canopy(
+    rng: Rng,
+    apex: F64,
+    radius: float,
+    drop: float,
+    colour: Colour,
+    ribs: int = 8,
+    alt: Colour | None = None,
+    tilt: F64 | None = None,
+) -> list[Part]:
     """A cone of triangular panels (umbrella or parasol), optionally with alternating colours."""
     parts = []
     ang0 = rng.uniform(0, 2 * math.pi)
@@ -262,8 +334,9 @@ def umbrella_canopy(rng: Rng, apex: F64, radius: float, drop: float, colour: Col
 
 
 # --- stalls -------------------------------------------------------------------------------------------
-def _goods_on_surface(rng: Rng, fr: Frame, u0: float, u1: float, v0: float, v1: float, z: float,
-                      dense: float = 1.0) -> list[Part]:
+def _goods_on_surface(
+    rng: Rng, fr: Frame, u0: float, u1: float, v0: float, v1: float, z: float, dense: float = 1.0
+) -> list[Part]:
     """Goods piled on a table top: produce, boxes, packs; coarse shapes that read as clutter."""
     parts: list[Part] = []
     style = rng.random()
@@ -273,8 +346,13 @@ def _goods_on_surface(rng: Rng, fr: Frame, u0: float, u1: float, v0: float, v1: 
         n = int(rng.integers(8, 26) * dense)
         for _ in range(n):
             r = rng.uniform(0.04, 0.1)
-            parts.append(disc(fr.p(rng.uniform(u0 + r, u1 - r), rng.uniform(v0, v1), z + r),
-                              r, jitter(cols[int(rng.integers(len(cols)))], rng)))
+            parts.append(
+                disc(
+                    fr.p(rng.uniform(u0 + r, u1 - r), rng.uniform(v0, v1), z + r),
+                    r,
+                    jitter(cols[int(rng.integers(len(cols)))], rng),
+                )
+            )
     elif style < 0.7:  # boxed/packed goods
         n = int(rng.integers(3, 10) * dense)
         for _ in range(n):
@@ -306,10 +384,19 @@ def _table(rng: Rng, fr: Frame, length: float, depth: float, height: float, clot
         leg = (120, 120, 120) if rng.random() < 0.5 else (60, 60, 60)
         for su in (-1, 1):
             for sv in (-1, 1):
-                parts.append(line([fr.p(su * (hl - 0.05), sv * (hd - 0.05), 0),
-                                   fr.p(su * (hl - 0.05), sv * (hd - 0.05), height)], 0.035, leg))
-        parts.append(fr.quad([(-hl, -hd, height), (hl, -hd, height), (hl, -hd, height - 0.05),
-                              (-hl, -hd, height - 0.05)], jitter(top_c, rng, 10)))
+                parts.append(
+                    line(
+                        [fr.p(su * (hl - 0.05), sv * (hd - 0.05), 0), fr.p(su * (hl - 0.05), sv * (hd - 0.05), height)],
+                        0.035,
+                        leg,
+                    )
+                )
+        parts.append(
+            fr.quad(
+                [(-hl, -hd, height), (hl, -hd, height), (hl, -hd, height - 0.05), (-hl, -hd, height - 0.05)],
+                jitter(top_c, rng, 10),
+            )
+        )
     return parts
 
 
@@ -318,8 +405,13 @@ def _stools_and_crates(rng: Rng, fr: Frame, length: float, front: float) -> list
     for _ in range(int(rng.integers(0, 4))):
         c = hsv(rng.choice([0.0, 0.6, 0.33, 0.12]), 0.8, rng.uniform(0.5, 0.9))
         h = rng.uniform(0.25, 0.4)
-        parts += fr.box(rng.uniform(-length / 2, length / 2), front + rng.uniform(-0.3, 0.3), 0,
-                        (rng.uniform(0.3, 0.5), rng.uniform(0.3, 0.4), h), c)
+        parts += fr.box(
+            rng.uniform(-length / 2, length / 2),
+            front + rng.uniform(-0.3, 0.3),
+            0,
+            (rng.uniform(0.3, 0.5), rng.uniform(0.3, 0.4), h),
+            c,
+        )
         if rng.random() < 0.6:
             parts += _goods_on_surface(rng, fr, -0.2, 0.2, front - 0.15, front + 0.15, h, 0.4)
     return parts
@@ -335,8 +427,9 @@ def awning_stall(rng: Rng, fr: Frame) -> Obj:
     hl, hd = length / 2 + 0.1, depth / 2 + rng.uniform(0.1, 0.5)
     for su in (-1, 1):
         for sv in (-1, 1):
-            parts.append(line([fr.p(su * hl, sv * hd, 0), fr.p(su * hl, sv * hd, ph + (0.2 if sv > 0 else 0))],
-                              0.04, pole_c))
+            parts.append(
+                line([fr.p(su * hl, sv * hd, 0), fr.p(su * hl, sv * hd, ph + (0.2 if sv > 0 else 0))], 0.04, pole_c)
+            )
     c1 = bright(rng)
     img: Image
     if rng.random() < 0.5:
@@ -383,12 +476,19 @@ def umbrella_stall(rng: Rng, fr: Frame) -> Obj:
     square = rng.random() < 0.35
     apex = fr.p(pu, depth / 2 * 0.3, pole_h + radius * 0.25)
     tilt = np.array([rng.uniform(-0.3, 0.3), rng.uniform(-0.3, 0.3), 0.0])
-    parts += umbrella_canopy(rng, apex, radius, radius * rng.uniform(0.2, 0.35), c1,
-                             ribs=4 if square else int(rng.choice([6, 8, 10, 12])), alt=alt, tilt=tilt)
+    parts += umbrella_canopy(
+        rng,
+        apex,
+        radius,
+        radius * rng.uniform(0.2, 0.35),
+        c1,
+        ribs=4 if square else int(rng.choice([6, 8, 10, 12])),
+        alt=alt,
+        tilt=tilt,
+    )
     parts += _stools_and_crates(rng, fr, length, -depth / 2 - 0.3)
     if rng.random() < 0.4:
-        parts += umbrella_canopy(rng, apex + fr.u * radius * 1.6, radius * 0.9, radius * 0.25,
-                                 bright(rng), ribs=8)
+        parts += umbrella_canopy(rng, apex + fr.u * radius * 1.6, radius * 0.9, radius * 0.25, bright(rng), ribs=8)
     return Obj(STALL, parts, fr.p(0, 0, 1.0), kind="umbrella_stall")
 
 
@@ -407,20 +507,40 @@ def vendor_cart(rng: Rng, fr: Frame) -> Obj:
     parts += fr.box(0, 0, wr * 0.8, (length, depth, h - wr * 0.8), body_c, top=jitter(body_c, rng))
     if rng.random() < 0.6:  # printed front panel
         img = sign_texture(rng, 48, 128) if rng.random() < 0.5 else goods_texture(rng, 48, 128)
-        parts.append(fr.tex((-length / 2 + 0.05, -depth / 2 - 0.01, h - 0.05), (length - 0.1, 0, 0),
-                            (0, 0, -(h - wr) * 0.7), img))
+        parts.append(
+            fr.tex(
+                (-length / 2 + 0.05, -depth / 2 - 0.01, h - 0.05), (length - 0.1, 0, 0), (0, 0, -(h - wr) * 0.7), img
+            )
+        )
     style = rng.random()
     if style < 0.45:  # glass display case with goods
         gh = rng.uniform(0.35, 0.6)
-        parts += _goods_on_surface(rng, fr, -length / 2 + 0.05, length / 2 - 0.05, -depth / 2 + 0.05,
-                                   depth / 2 - 0.05, h, 1.2)
+        parts += _goods_on_surface(
+            rng, fr, -length / 2 + 0.05, length / 2 - 0.05, -depth / 2 + 0.05, depth / 2 - 0.05, h, 1.2
+        )
         glass = (210, 190, 160)
-        parts.append(fr.quad([(-length / 2, -depth / 2, h), (length / 2, -depth / 2, h),
-                              (length / 2, -depth / 2 + 0.1, h + gh), (-length / 2, -depth / 2 + 0.1, h + gh)],
-                             glass))
-        parts.append(fr.quad([(-length / 2, -depth / 2 + 0.1, h + gh), (length / 2, -depth / 2 + 0.1, h + gh),
-                              (length / 2, depth / 2, h + gh), (-length / 2, depth / 2, h + gh)],
-                             jitter(body_c, rng)))
+        parts.append(
+            fr.quad(
+                [
+                    (-length / 2, -depth / 2, h),
+                    (length / 2, -depth / 2, h),
+                    (length / 2, -depth / 2 + 0.1, h + gh),
+                    (-length / 2, -depth / 2 + 0.1, h + gh),
+                ],
+                glass,
+            )
+        )
+        parts.append(
+            fr.quad(
+                [
+                    (-length / 2, -depth / 2 + 0.1, h + gh),
+                    (length / 2, -depth / 2 + 0.1, h + gh),
+                    (length / 2, depth / 2, h + gh),
+                    (-length / 2, depth / 2, h + gh),
+                ],
+                jitter(body_c, rng),
+            )
+        )
     elif style < 0.75:  # food cart: pots, steamers, a gas bottle
         for _ in range(int(rng.integers(1, 4))):
             r = rng.uniform(0.15, 0.28)
@@ -436,8 +556,15 @@ def vendor_cart(rng: Rng, fr: Frame) -> Obj:
     if rng.random() < 0.55:
         ph = rng.uniform(1.9, 2.3)
         parts.append(line([fr.p(0, depth / 2, h), fr.p(0, depth / 2, ph)], 0.035, (80, 80, 80)))
-        parts += umbrella_canopy(rng, fr.p(0, 0, ph + 0.3), rng.uniform(0.8, 1.2), 0.3, bright(rng),
-                                 ribs=int(rng.choice([4, 8])), alt=(235, 235, 235) if rng.random() < 0.5 else None)
+        parts += umbrella_canopy(
+            rng,
+            fr.p(0, 0, ph + 0.3),
+            rng.uniform(0.8, 1.2),
+            0.3,
+            bright(rng),
+            ribs=int(rng.choice([4, 8])),
+            alt=(235, 235, 235) if rng.random() < 0.5 else None,
+        )
     return Obj(STALL, parts, fr.p(0, 0, 0.8), kind="vendor_cart")
 
 
@@ -449,31 +576,47 @@ def tricycle_cart(rng: Rng, fr: Frame, rider: bool | None = None) -> Obj:
     parts: list[Part] = []
     parts.append(_wheel(fr, cargo_l / 2 + 0.9, -0.02, wr))
     parts.append(_wheel(fr, 0.0, -cargo_d / 2 - 0.02, wr))
-    parts.append(line([fr.p(cargo_l / 2, 0, wr + 0.2), fr.p(cargo_l / 2 + 0.9, 0, wr),
-                       fr.p(cargo_l / 2 + 0.8, 0, 1.0)], 0.04, frame_c))
-    parts.append(line([fr.p(cargo_l / 2 + 0.75, -0.25, 1.0), fr.p(cargo_l / 2 + 0.75, 0.25, 1.0)], 0.03,
-                      (30, 30, 30)))
+    parts.append(
+        line(
+            [fr.p(cargo_l / 2, 0, wr + 0.2), fr.p(cargo_l / 2 + 0.9, 0, wr), fr.p(cargo_l / 2 + 0.8, 0, 1.0)],
+            0.04,
+            frame_c,
+        )
+    )
+    parts.append(line([fr.p(cargo_l / 2 + 0.75, -0.25, 1.0), fr.p(cargo_l / 2 + 0.75, 0.25, 1.0)], 0.03, (30, 30, 30)))
     parts += fr.box(cargo_l / 2 + 0.35, 0, 0.75, (0.25, 0.2, 0.08), (30, 30, 30))
     floor_h = wr + 0.15
     side_h = rng.uniform(0.25, 0.5)
     box_c = frame_c if rng.random() < 0.5 else (200, 200, 200)
     parts += fr.box(0, 0, floor_h, (cargo_l, cargo_d, side_h), box_c, top=dull(rng))
     top_h = floor_h + side_h
-    parts += _goods_on_surface(rng, fr, -cargo_l / 2 + 0.05, cargo_l / 2 - 0.05, -cargo_d / 2 + 0.05,
-                               cargo_d / 2 - 0.05, top_h, 1.5)
+    parts += _goods_on_surface(
+        rng, fr, -cargo_l / 2 + 0.05, cargo_l / 2 - 0.05, -cargo_d / 2 + 0.05, cargo_d / 2 - 0.05, top_h, 1.5
+    )
     if rng.random() < 0.5:  # sacks/crates stacked higher
         for _ in range(int(rng.integers(1, 4))):
-            parts += fr.box(rng.uniform(-0.3, 0.3) * cargo_l, rng.uniform(-0.2, 0.2), top_h,
-                            (0.4, 0.35, rng.uniform(0.2, 0.4)), dull(rng))
+            parts += fr.box(
+                rng.uniform(-0.3, 0.3) * cargo_l,
+                rng.uniform(-0.2, 0.2),
+                top_h,
+                (0.4, 0.35, rng.uniform(0.2, 0.4)),
+                dull(rng),
+            )
     if rng.random() < 0.45:  # canopy frame with tarp roof
         ch = top_h + rng.uniform(0.9, 1.3)
         img = cloth_texture(rng, 48, 64, folds=False)
         for su in (-1, 1):
             for sv in (-1, 1):
-                parts.append(line([fr.p(su * cargo_l / 2, sv * cargo_d / 2, top_h),
-                                   fr.p(su * cargo_l / 2, sv * cargo_d / 2, ch)], 0.03, (90, 90, 90)))
-        parts.append(fr.tex((-cargo_l / 2 - 0.15, -cargo_d / 2 - 0.15, ch), (cargo_l + 0.3, 0, 0),
-                            (0, cargo_d + 0.3, 0.1), img))
+                parts.append(
+                    line(
+                        [fr.p(su * cargo_l / 2, sv * cargo_d / 2, top_h), fr.p(su * cargo_l / 2, sv * cargo_d / 2, ch)],
+                        0.03,
+                        (90, 90, 90),
+                    )
+                )
+        parts.append(
+            fr.tex((-cargo_l / 2 - 0.15, -cargo_d / 2 - 0.15, ch), (cargo_l + 0.3, 0, 0), (0, cargo_d + 0.3, 0.1), img)
+        )
     obj = Obj(STALL, parts, fr.p(0, 0, 0.8), kind="tricycle_cart")
     if rider if rider is not None else rng.random() < 0.3:
         obj.support += person(rng, Frame(fr.p(cargo_l / 2 + 0.5, 0, 0.2), fr.yaw), sitting=True).parts
@@ -484,15 +627,20 @@ def ground_mat_stall(rng: Rng, fr: Frame) -> Obj:
     """地摊: a tarp or mat on the pavement with goods spread on it."""
     length, depth = rng.uniform(1.2, 2.5), rng.uniform(0.8, 1.5)
     c = hsv(rng.choice([0.6, 0.0, 0.33, 0.1]), 0.7, 0.7) if rng.random() < 0.6 else any_colour(rng)
-    img = tx.modulate(np.full((48, 64, 3), np.asarray(c, np.uint8), np.uint8),
-                      tx.random_noise_detail(rng, 48, 64), 0.3)
+    img = tx.modulate(np.full((48, 64, 3), np.asarray(c, np.uint8), np.uint8), tx.random_noise_detail(rng, 48, 64), 0.3)
     parts: list[Part] = [fr.tex((-length / 2, -depth / 2, 0.01), (length, 0, 0), (0, depth, 0), img)]
-    parts += _goods_on_surface(rng, fr, -length / 2 + 0.05, length / 2 - 0.05, -depth / 2 + 0.05,
-                               depth / 2 - 0.05, 0.02, 1.6)
+    parts += _goods_on_surface(
+        rng, fr, -length / 2 + 0.05, length / 2 - 0.05, -depth / 2 + 0.05, depth / 2 - 0.05, 0.02, 1.6
+    )
     for _ in range(int(rng.integers(1, 4))):
         bl = rng.uniform(0.3, 0.5)
-        parts += fr.box(rng.uniform(-length / 2, length / 2), rng.uniform(-depth / 2, depth / 2), 0,
-                        (bl, bl * 0.8, rng.uniform(0.2, 0.45)), dull(rng) if rng.random() < 0.5 else (60, 120, 170))
+        parts += fr.box(
+            rng.uniform(-length / 2, length / 2),
+            rng.uniform(-depth / 2, depth / 2),
+            0,
+            (bl, bl * 0.8, rng.uniform(0.2, 0.45)),
+            dull(rng) if rng.random() < 0.5 else (60, 120, 170),
+        )
     if rng.random() < 0.3:
         parts += umbrella_canopy(rng, fr.p(0, 0, 1.4), rng.uniform(0.8, 1.1), 0.25, bright(rng), ribs=8)
         parts.append(line([fr.p(0, 0, 0), fr.p(0, 0, 1.4)], 0.03, (80, 80, 80)))
@@ -510,12 +658,22 @@ def shop_goods(rng: Rng, fr: Frame) -> Obj:
         rack_c = (150, 150, 150) if rng.random() < 0.5 else bright(rng)
         for k in range(n + 1):
             z = h * k / n
-            parts.append(fr.quad([(-length / 2, -d / 2, z), (length / 2, -d / 2, z), (length / 2, d / 2, z),
-                                  (-length / 2, d / 2, z)], rack_c))
+            parts.append(
+                fr.quad(
+                    [
+                        (-length / 2, -d / 2, z),
+                        (length / 2, -d / 2, z),
+                        (length / 2, d / 2, z),
+                        (-length / 2, d / 2, z),
+                    ],
+                    rack_c,
+                )
+            )
             if k < n:
                 img = goods_texture(rng, *tex_size(length, h / n, 60))
-                parts.append(fr.tex((-length / 2, -d / 2 + 0.05, z + h / n * 0.85), (length, 0, 0),
-                                    (0, 0, -h / n * 0.8), img))
+                parts.append(
+                    fr.tex((-length / 2, -d / 2 + 0.05, z + h / n * 0.85), (length, 0, 0), (0, 0, -h / n * 0.8), img)
+                )
         for su in (-1, 1):
             parts.append(line([fr.p(su * length / 2, -d / 2, 0), fr.p(su * length / 2, -d / 2, h)], 0.03, rack_c))
     elif style < 0.6:  # stacked crates / cartons
@@ -526,11 +684,18 @@ def shop_goods(rng: Rng, fr: Frame) -> Obj:
         for i in range(cols):
             for j in range(int(rng.integers(1, 5))):
                 c = crate if rng.random() < 0.6 else jitter(carton, rng, 12)
-                parts += fr.box(-length / 2 + (i + 0.5) * cw, rng.uniform(-0.05, 0.05), j * 0.3, (cw * 0.95, 0.45, 0.29),
-                                c, top=jitter(c, rng, 15))
+                parts += fr.box(
+                    -length / 2 + (i + 0.5) * cw,
+                    rng.uniform(-0.05, 0.05),
+                    j * 0.3,
+                    (cw * 0.95, 0.45, 0.29),
+                    c,
+                    top=jitter(c, rng, 15),
+                )
             if rng.random() < 0.6:
-                parts += _goods_on_surface(rng, fr, -length / 2 + i * cw, -length / 2 + (i + 1) * cw, -0.2, 0.2,
-                                           (j + 1) * 0.3, 0.5)
+                parts += _goods_on_surface(
+                    rng, fr, -length / 2 + i * cw, -length / 2 + (i + 1) * cw, -0.2, 0.2, (j + 1) * 0.3, 0.5
+                )
     else:  # fruit/vegetable display: stepped sloping stand covered in produce
         h, d = rng.uniform(0.6, 1.1), rng.uniform(0.8, 1.4)
         steps = int(rng.integers(2, 4))
@@ -539,15 +704,20 @@ def shop_goods(rng: Rng, fr: Frame) -> Obj:
             v0 = -d / 2 + k * d / steps
             z = h * (k + 1) / steps
             parts += fr.box(0, v0 + d / steps / 2, 0, (length, d / steps, z), stand_c, top=stand_c)
-            cols = [bright(rng) for _ in range(int(rng.integers(1, 4)))]
+            produce = [bright(rng) for _ in range(int(rng.integers(1, 4)))]
             nseg = int(rng.integers(2, 5))
             for sidx in range(nseg):
-                col = cols[sidx % len(cols)]
+                col = produce[sidx % len(produce)]
                 u0 = -length / 2 + sidx * length / nseg
                 for _ in range(int(rng.integers(6, 14))):
                     r = rng.uniform(0.04, 0.09)
-                    parts.append(disc(fr.p(rng.uniform(u0 + r, u0 + length / nseg - r), rng.uniform(v0, v0 + d / steps),
-                                           z + r), r, jitter(col, rng, 20)))
+                    parts.append(
+                        disc(
+                            fr.p(rng.uniform(u0 + r, u0 + length / nseg - r), rng.uniform(v0, v0 + d / steps), z + r),
+                            r,
+                            jitter(col, rng, 20),
+                        )
+                    )
         if rng.random() < 0.5:
             parts += umbrella_canopy(rng, fr.p(0, 0, 2.3), rng.uniform(1.0, 1.4), 0.3, bright(rng), ribs=8)
             parts.append(line([fr.p(0, d / 2, 0), fr.p(0, d / 2, 2.3)], 0.03, (80, 80, 80)))
@@ -561,10 +731,40 @@ STALL_BUILDERS = (awning_stall, umbrella_stall, vendor_cart, tricycle_cart, grou
 # Item outlines in (s, t) of their bounding rectangle (t grows downwards from the line).
 _SHAPES: dict[str, tuple[tuple[float, float], tuple[float, float], list[tuple[float, float]]]] = {
     # name: ((width range m), (height range m), outline)
-    "tshirt": ((0.45, 0.6), (0.55, 0.72), [(0.3, 0), (0.7, 0), (1, 0.12), (0.95, 0.35), (0.78, 0.3), (0.78, 1),
-                                           (0.22, 1), (0.22, 0.3), (0.05, 0.35), (0, 0.12)]),
-    "shirt": ((0.5, 0.65), (0.65, 0.8), [(0.3, 0), (0.7, 0), (0.95, 0.1), (1, 0.75), (0.86, 0.76), (0.8, 0.25),
-                                         (0.8, 1), (0.2, 1), (0.2, 0.25), (0.14, 0.76), (0, 0.75), (0.05, 0.1)]),
+    "tshirt": (
+        (0.45, 0.6),
+        (0.55, 0.72),
+        [
+            (0.3, 0),
+            (0.7, 0),
+            (1, 0.12),
+            (0.95, 0.35),
+            (0.78, 0.3),
+            (0.78, 1),
+            (0.22, 1),
+            (0.22, 0.3),
+            (0.05, 0.35),
+            (0, 0.12),
+        ],
+    ),
+    "shirt": (
+        (0.5, 0.65),
+        (0.65, 0.8),
+        [
+            (0.3, 0),
+            (0.7, 0),
+            (0.95, 0.1),
+            (1, 0.75),
+            (0.86, 0.76),
+            (0.8, 0.25),
+            (0.8, 1),
+            (0.2, 1),
+            (0.2, 0.25),
+            (0.14, 0.76),
+            (0, 0.75),
+            (0.05, 0.1),
+        ],
+    ),
     "trousers": ((0.35, 0.45), (0.8, 1.05), [(0, 0), (1, 0), (1, 1), (0.58, 1), (0.5, 0.3), (0.42, 1), (0, 1)]),
     "shorts": ((0.35, 0.45), (0.35, 0.5), [(0, 0), (1, 0), (1, 1), (0.56, 1), (0.5, 0.45), (0.44, 1), (0, 1)]),
     "towel": ((0.3, 0.6), (0.5, 0.9), [(0, 0), (1, 0), (1, 1), (0, 1)]),
@@ -572,8 +772,16 @@ _SHAPES: dict[str, tuple[tuple[float, float], tuple[float, float], list[tuple[fl
     "dress": ((0.4, 0.55), (0.8, 1.1), [(0.3, 0), (0.7, 0), (0.75, 0.3), (1, 1), (0, 1), (0.25, 0.3)]),
     "small": ((0.15, 0.3), (0.2, 0.35), [(0, 0), (1, 0), (0.9, 1), (0.1, 1)]),
 }
-_SHAPE_WEIGHTS = {"tshirt": 3, "shirt": 2, "trousers": 2, "shorts": 1, "towel": 2, "sheet": 1.5, "dress": 0.7,
-                  "small": 1.5}
+_SHAPE_WEIGHTS = {
+    "tshirt": 3,
+    "shirt": 2,
+    "trousers": 2,
+    "shorts": 1,
+    "towel": 2,
+    "sheet": 1.5,
+    "dress": 0.7,
+    "small": 1.5,
+}
 
 
 def _pick_shape(rng: Rng, allow_sheet: bool = True) -> str:
@@ -582,9 +790,18 @@ def _pick_shape(rng: Rng, allow_sheet: bool = True) -> str:
     return names[int(rng.choice(len(names), p=w / w.sum()))]
 
 
-def hang_items(rng: Rng, p0: F64, p1: F64, sag: float, fill: float = 0.8, allow_sheet: bool = True,
-               max_items: int = 12, start: float = 0.0, stop: float = 1.0,
-               palette: list[Colour] | None = None) -> tuple[list[Part], F64, F64]:
+def hang_items(
+    rng: Rng,
+    p0: F64,
+    p1: F64,
+    sag: float,
+    fill: float = 0.8,
+    allow_sheet: bool = True,
+    max_items: int = 12,
+    start: float = 0.0,
+    stop: float = 1.0,
+    palette: list[Colour] | None = None,
+) -> tuple[list[Part], F64, F64]:
     """Hang cloth items from the line p0->p1 (sagging by ``sag``); returns parts and the used span."""
     d = p1 - p0
     length = float(np.linalg.norm(d))
@@ -624,31 +841,49 @@ def hang_items(rng: Rng, p0: F64, p1: F64, sag: float, fill: float = 0.8, allow_
     return parts, p0 + a * used0, p0 + a * used1
 
 
-def sagging_line(p0: F64, p1: F64, sag: float, colour: Colour = (60, 60, 60), width: float = 0.012,
-                 n: int = 8) -> Part:
+def sagging_line(p0: F64, p1: F64, sag: float, colour: Colour = (60, 60, 60), width: float = 0.012, n: int = 8) -> Part:
     ts = np.linspace(0, 1, n + 1)
     pts = p0[None, :] + ts[:, None] * (p1 - p0)[None, :] - np.outer(sag * 4 * ts * (1 - ts), [0, 0, 1])
     return line(pts, width, colour)
 
 
-def laundry_line(rng: Rng, p0: F64, p1: F64, *, sag: float | None = None, poles: bool = False,
-                 allow_sheet: bool = True, palette: list[Colour] | None = None, single: bool = False) -> Obj:
+def laundry_line(
+    rng: Rng,
+    p0: F64,
+    p1: F64,
+    *,
+    sag: float | None = None,
+    poles: bool = False,
+    allow_sheet: bool = True,
+    palette: list[Colour] | None = None,
+    single: bool = False,
+) -> Obj:
     """Clothes on a line strung between two points (poles, trees, buildings, balcony posts)."""
     length = float(np.linalg.norm(p1 - p0))
     sag = sag if sag is not None else rng.uniform(0.02, 0.08) * length
     if single:
         start = rng.uniform(0.1, 0.7)
-        parts, _, _ = hang_items(rng, p0, p1, sag, allow_sheet=allow_sheet, max_items=int(rng.integers(1, 3)),
-                                 start=start, palette=palette)
+        parts, _, _ = hang_items(
+            rng, p0, p1, sag, allow_sheet=allow_sheet, max_items=int(rng.integers(1, 3)), start=start, palette=palette
+        )
     else:
-        parts, _, _ = hang_items(rng, p0, p1, sag, fill=rng.uniform(0.5, 1.0), allow_sheet=allow_sheet,
-                                 start=rng.uniform(0, 0.2), stop=rng.uniform(0.7, 1.0), palette=palette,
-                                 max_items=int(rng.integers(2, 14)))
+        parts, _, _ = hang_items(
+            rng,
+            p0,
+            p1,
+            sag,
+            fill=rng.uniform(0.5, 1.0),
+            allow_sheet=allow_sheet,
+            start=rng.uniform(0, 0.2),
+            stop=rng.uniform(0.7, 1.0),
+            palette=palette,
+            max_items=int(rng.integers(2, 14)),
+        )
     support = [sagging_line(p0, p1, sag, (rng.uniform(30, 200),) * 3)]  # type: ignore[arg-type]
     if poles:
         pc = (90, 90, 90) if rng.random() < 0.5 else (70, 110, 150)
         for p in (p0, p1):
-            support.append(line([np.array([p[0], p[1], 0.0]), p + [0, 0, 0.1]], 0.04, pc))
+            support.append(line([np.array([p[0], p[1], 0.0]), p + np.array([0, 0, 0.1])], 0.04, pc))
     obj = Obj(LAUNDRY, parts, (p0 + p1) / 2 - [0, 0, 0.5], kind="laundry_line", shadow=p0[2] < 3.5)
     obj.support = support
     return obj
@@ -657,8 +892,15 @@ def laundry_line(rng: Rng, p0: F64, p1: F64, *, sag: float | None = None, poles:
 def laundry_pole(rng: Rng, base: F64, direction: F64, length: float) -> Obj:
     """A bamboo/steel pole pushed out of a window, clothes on hangers along it (晾衣杆)."""
     tip = base + direction * length + np.array([0, 0, rng.uniform(-0.1, 0.15)])
-    parts, _, _ = hang_items(rng, base + direction * 0.15, tip, 0.02, fill=0.9, allow_sheet=rng.random() < 0.3,
-                             max_items=int(rng.integers(1, 8)))
+    parts, _, _ = hang_items(
+        rng,
+        base + direction * 0.15,
+        tip,
+        0.02,
+        fill=0.9,
+        allow_sheet=rng.random() < 0.3,
+        max_items=int(rng.integers(1, 8)),
+    )
     pole_c = (100, 170, 190) if rng.random() < 0.5 else (180, 180, 180)
     obj = Obj(LAUNDRY, parts, (base + tip) / 2 - [0, 0, 0.4], kind="laundry_pole", shadow=False)
     obj.support = [line([base, tip], 0.03, pole_c)]
@@ -673,8 +915,13 @@ def drying_rack(rng: Rng, fr: Frame) -> Obj:
     parts, _, _ = hang_items(rng, p0, p1, 0.0, fill=0.9, max_items=8)
     support = [line([p0, p1], 0.03, (170, 170, 170))]
     for su in (-1, 1):
-        support.append(line([fr.p(su * length / 2, -0.35, 0), fr.p(su * length / 2, 0, h),
-                             fr.p(su * length / 2, 0.35, 0)], 0.03, (170, 170, 170)))
+        support.append(
+            line(
+                [fr.p(su * length / 2, -0.35, 0), fr.p(su * length / 2, 0, h), fr.p(su * length / 2, 0.35, 0)],
+                0.03,
+                (170, 170, 170),
+            )
+        )
     obj = Obj(LAUNDRY, parts, fr.p(0, 0, 1.0), kind="drying_rack")
     obj.support = support
     return obj
@@ -712,8 +959,9 @@ def rotary_hanger(rng: Rng, hook: F64) -> Obj:
         w, h = rng.uniform(0.1, 0.2), rng.uniform(0.15, 0.3)
         col = any_colour(rng)
         tang = np.array([-math.sin(ang), math.cos(ang), 0.0])
-        parts.append(poly([c - tang * w / 2, c + tang * w / 2, c + tang * w / 2 - [0, 0, h], c - tang * w / 2 - [0, 0, h]],
-                          col))
+        parts.append(
+            poly([c - tang * w / 2, c + tang * w / 2, c + tang * w / 2 - [0, 0, h], c - tang * w / 2 - [0, 0, h]], col)
+        )
     obj = Obj(LAUNDRY, parts, hook - [0, 0, 0.4], kind="rotary", shadow=False)
     obj.support = [line([hook, hook - [0, 0, 0.25]], 0.01, (200, 200, 200))]
     return obj
@@ -746,6 +994,7 @@ def shed(rng: Rng, fr: Frame, *, against_wall: bool = False, on_roof: bool = Fal
     h = rng.uniform(2.2, 3.0)
     roof_c = _roof_colour(rng)
     wall_style = rng.random()
+    wall_c: Colour
     if wall_style < 0.4:
         wall_c = (225, 225, 225)
     elif wall_style < 0.7:
@@ -760,28 +1009,58 @@ def shed(rng: Rng, fr: Frame, *, against_wall: bool = False, on_roof: bool = Fal
     h_back = h + (rng.uniform(0.2, 0.6) if mono else 0.0)
     # Walls (front, two sides, back); the back hidden against walls is harmless to draw.
     parts.append(fr.tex((-hl, -hd, 0), (length, 0, 0), (0, 0, h_front), wimg))
-    parts.append(fr.tex((hl, -hd, 0), (0, depth, 0), (0, 0, h_front), wimg,
-                        shape=[(0, 0), (1, 0), (1, h_back / h_front), (0, 1)]))
-    parts.append(fr.tex((-hl, -hd, 0), (0, depth, 0), (0, 0, h_front), wimg,
-                        shape=[(0, 0), (1, 0), (1, h_back / h_front), (0, 1)]))
+    parts.append(
+        fr.tex(
+            (hl, -hd, 0), (0, depth, 0), (0, 0, h_front), wimg, shape=[(0, 0), (1, 0), (1, h_back / h_front), (0, 1)]
+        )
+    )
+    parts.append(
+        fr.tex(
+            (-hl, -hd, 0), (0, depth, 0), (0, 0, h_front), wimg, shape=[(0, 0), (1, 0), (1, h_back / h_front), (0, 1)]
+        )
+    )
     if not against_wall:
         parts.append(fr.tex((-hl, hd, 0), (length, 0, 0), (0, 0, h_back), wimg))
     # Door and window on the front.
     dw = rng.uniform(0.8, 1.2)
     du = rng.uniform(-hl + dw, hl - dw) if length > 2 * dw + 0.2 else 0.0
     door_c = (60, 60, 60) if rng.random() < 0.5 else jitter(wall_c, rng, 40)
-    parts.append(fr.quad([(du - dw / 2, -hd - 0.01, 0), (du + dw / 2, -hd - 0.01, 0), (du + dw / 2, -hd - 0.01, 2.0),
-                          (du - dw / 2, -hd - 0.01, 2.0)], door_c))
+    parts.append(
+        fr.quad(
+            [
+                (du - dw / 2, -hd - 0.01, 0),
+                (du + dw / 2, -hd - 0.01, 0),
+                (du + dw / 2, -hd - 0.01, 2.0),
+                (du - dw / 2, -hd - 0.01, 2.0),
+            ],
+            door_c,
+        )
+    )
     if rng.random() < 0.6 and length > 2.5:
         wu = du + (1.2 if du < 0 else -1.2)
-        parts.append(fr.quad([(wu - 0.4, -hd - 0.01, 1.0), (wu + 0.4, -hd - 0.01, 1.0), (wu + 0.4, -hd - 0.01, 1.8),
-                              (wu - 0.4, -hd - 0.01, 1.8)], (90, 80, 70)))
+        parts.append(
+            fr.quad(
+                [
+                    (wu - 0.4, -hd - 0.01, 1.0),
+                    (wu + 0.4, -hd - 0.01, 1.0),
+                    (wu + 0.4, -hd - 0.01, 1.8),
+                    (wu - 0.4, -hd - 0.01, 1.8),
+                ],
+                (90, 80, 70),
+            )
+        )
     # Roof with overhang.
     ov = rng.uniform(0.1, 0.5)
     rimg = _panel_texture(rng, 96, 128, roof_c, vertical=False)
     if mono:
-        parts.append(fr.tex((-hl - ov, -hd - ov, h_front - 0.05), (length + 2 * ov, 0, 0),
-                            (0, depth + 2 * ov, h_back - h_front + 0.1), rimg))
+        parts.append(
+            fr.tex(
+                (-hl - ov, -hd - ov, h_front - 0.05),
+                (length + 2 * ov, 0, 0),
+                (0, depth + 2 * ov, h_back - h_front + 0.1),
+                rimg,
+            )
+        )
     else:
         ridge = h + rng.uniform(0.3, 0.9)
         parts.append(fr.tex((-hl - ov, -hd - ov, h - 0.05), (length + 2 * ov, 0, 0), (0, hd + ov, ridge - h), rimg))
@@ -816,16 +1095,44 @@ def canopy_addon(rng: Rng, fr: Frame, length: float | None = None) -> Obj:
         wall_c = (220, 220, 220) if rng.random() < 0.5 else roof_c
         wimg = _panel_texture(rng, 64, 128, wall_c)
         parts.append(fr.tex((-hl, -depth + 0.1, 0), (length, 0, 0), (0, 0, h_post), wimg))
-        parts.append(fr.tex((-hl, -depth + 0.1, 0), (0, depth - 0.1, 0), (0, 0, h_post), wimg,
-                            shape=[(0, 0), (1, 0), (1, h_wall / h_post), (0, 1)]))
-        parts.append(fr.tex((hl, -depth + 0.1, 0), (0, depth - 0.1, 0), (0, 0, h_post), wimg,
-                            shape=[(0, 0), (1, 0), (1, h_wall / h_post), (0, 1)]))
-        parts.append(fr.quad([(-0.5, -depth + 0.09, 0), (0.5, -depth + 0.09, 0), (0.5, -depth + 0.09, 2.0),
-                              (-0.5, -depth + 0.09, 2.0)], (70, 70, 70)))
+        parts.append(
+            fr.tex(
+                (-hl, -depth + 0.1, 0),
+                (0, depth - 0.1, 0),
+                (0, 0, h_post),
+                wimg,
+                shape=[(0, 0), (1, 0), (1, h_wall / h_post), (0, 1)],
+            )
+        )
+        parts.append(
+            fr.tex(
+                (hl, -depth + 0.1, 0),
+                (0, depth - 0.1, 0),
+                (0, 0, h_post),
+                wimg,
+                shape=[(0, 0), (1, 0), (1, h_wall / h_post), (0, 1)],
+            )
+        )
+        parts.append(
+            fr.quad(
+                [
+                    (-0.5, -depth + 0.09, 0),
+                    (0.5, -depth + 0.09, 0),
+                    (0.5, -depth + 0.09, 2.0),
+                    (-0.5, -depth + 0.09, 2.0),
+                ],
+                (70, 70, 70),
+            )
+        )
     elif enclosed < 0.65:  # clutter stored underneath
         for _ in range(int(rng.integers(1, 5))):
-            parts += fr.box(rng.uniform(-hl + 0.3, hl - 0.3), rng.uniform(-depth + 0.5, -0.3), 0,
-                            (rng.uniform(0.4, 1.0), rng.uniform(0.4, 0.8), rng.uniform(0.4, 1.2)), dull(rng))
+            parts += fr.box(
+                rng.uniform(-hl + 0.3, hl - 0.3),
+                rng.uniform(-depth + 0.5, -0.3),
+                0,
+                (rng.uniform(0.4, 1.0), rng.uniform(0.4, 0.8), rng.uniform(0.4, 1.2)),
+                dull(rng),
+            )
     return Obj(STRUCTURE, parts, fr.p(0, -depth / 2, 1.5), kind="canopy")
 
 
@@ -833,24 +1140,34 @@ def enclosure(rng: Rng, fr: Frame) -> Obj:
     """Hoarding panels fencing off an area, sometimes roofed (围挡 / 圈占)."""
     length, depth = rng.uniform(3.0, 8.0), rng.uniform(2.0, 5.0)
     h = rng.uniform(1.8, 2.6)
-    c = hsv(rng.choice([0.6, 0.35, 0.58]), rng.uniform(0.4, 0.8), rng.uniform(0.5, 0.8)) if rng.random() < 0.7 \
+    c = (
+        hsv(rng.choice([0.6, 0.35, 0.58]), rng.uniform(0.4, 0.8), rng.uniform(0.5, 0.8))
+        if rng.random() < 0.7
         else (225, 225, 225)
+    )
     img = _panel_texture(rng, 64, 192, c)
     if rng.random() < 0.4:  # printed banner on the hoarding
         ph, pw = 24, 64
-        img[20:20 + ph, 60:60 + pw] = sign_texture(rng, ph, pw)
+        img[20 : 20 + ph, 60 : 60 + pw] = sign_texture(rng, ph, pw)
     hl, hd = length / 2, depth / 2
-    parts: list[Part] = [fr.tex((-hl, -hd, 0), (length, 0, 0), (0, 0, h), img),
-                         fr.tex((-hl, -hd, 0), (0, depth, 0), (0, 0, h), img),
-                         fr.tex((hl, -hd, 0), (0, depth, 0), (0, 0, h), img),
-                         fr.tex((-hl, hd, 0), (length, 0, 0), (0, 0, h), img)]
+    parts: list[Part] = [
+        fr.tex((-hl, -hd, 0), (length, 0, 0), (0, 0, h), img),
+        fr.tex((-hl, -hd, 0), (0, depth, 0), (0, 0, h), img),
+        fr.tex((hl, -hd, 0), (0, depth, 0), (0, 0, h), img),
+        fr.tex((-hl, hd, 0), (length, 0, 0), (0, 0, h), img),
+    ]
     if rng.random() < 0.5:
         rimg = _panel_texture(rng, 96, 128, _roof_colour(rng), vertical=False)
         parts.append(fr.tex((-hl - 0.2, -hd - 0.2, h), (length + 0.4, 0, 0), (0, depth + 0.4, 0.3), rimg))
     else:  # stuff piled inside, visible over the wall
         for _ in range(int(rng.integers(1, 4))):
-            parts += fr.box(rng.uniform(-hl + 0.5, hl - 0.5), rng.uniform(-hd + 0.5, hd - 0.5), 0,
-                            (rng.uniform(0.8, 2), rng.uniform(0.8, 2), rng.uniform(h * 0.8, h * 1.3)), dull(rng))
+            parts += fr.box(
+                rng.uniform(-hl + 0.5, hl - 0.5),
+                rng.uniform(-hd + 0.5, hd - 0.5),
+                0,
+                (rng.uniform(0.8, 2), rng.uniform(0.8, 2), rng.uniform(h * 0.8, h * 1.3)),
+                dull(rng),
+            )
     return Obj(STRUCTURE, parts, fr.p(0, 0, h / 2), kind="enclosure")
 
 
@@ -865,7 +1182,7 @@ def scaffold_frame(rng: Rng, fr: Frame) -> Obj:
         uu = -length / 2 + i * length / (nu - 1)
         for vv in (-depth / 2, depth / 2):
             parts.append(line([fr.p(uu, vv, 0), fr.p(uu, vv, h)], 0.05, pipe))
-    for z in levels + [h]:
+    for z in [*levels, h]:
         if z > h:
             continue
         for vv in (-depth / 2, depth / 2):
@@ -877,9 +1194,14 @@ def scaffold_frame(rng: Rng, fr: Frame) -> Obj:
         frac = rng.uniform(0.4, 1.0)
         parts.append(fr.tex((-length / 2, -depth / 2, h), (length * frac, 0, 0), (0, depth, 0.2), rimg))
     if rng.random() < 0.6:  # green safety mesh / tarp on one side
-        mesh = tx.modulate(np.full((64, 128, 3), np.asarray(hsv(0.35, 0.6, 0.45), np.uint8), np.uint8),
-                           tx.random_noise_detail(rng, 64, 128), 0.4)
-        parts.append(fr.tex((-length / 2, -depth / 2 - 0.02, 0), (length * rng.uniform(0.3, 1.0), 0, 0), (0, 0, h), mesh))
+        mesh = tx.modulate(
+            np.full((64, 128, 3), np.asarray(hsv(0.35, 0.6, 0.45), np.uint8), np.uint8),
+            tx.random_noise_detail(rng, 64, 128),
+            0.4,
+        )
+        parts.append(
+            fr.tex((-length / 2, -depth / 2 - 0.02, 0), (length * rng.uniform(0.3, 1.0), 0, 0), (0, 0, h), mesh)
+        )
     return Obj(STRUCTURE, parts, fr.p(0, 0, h / 2), kind="scaffold")
 
 
@@ -896,7 +1218,9 @@ def car(rng: Rng, fr: Frame) -> Obj:
         parts += fr.box(L / 2 - 0.9, 0, 0.4, (1.8, W, 1.9), col)
         parts += fr.box(L / 2 - 0.4, 0, 1.3, (0.05, W * 0.9, 0.8), glass)
         bc = (230, 230, 230) if rng.random() < 0.6 else bright(rng)
-        bimg = tx.modulate(np.full((64, 128, 3), np.asarray(bc, np.uint8), np.uint8), tx.random_noise_detail(rng, 64, 128), 0.1)
+        bimg = tx.modulate(
+            np.full((64, 128, 3), np.asarray(bc, np.uint8), np.uint8), tx.random_noise_detail(rng, 64, 128), 0.1
+        )
         if rng.random() < 0.5:
             bimg[16:48, 20:108] = sign_texture(rng, 32, 88)
         for vv in (-W / 2, W / 2):
@@ -914,14 +1238,62 @@ def car(rng: Rng, fr: Frame) -> Obj:
         cu = -L * 0.05 if kind != "van" else L * 0.05
         z0, z1 = 0.3 + body_h, 0.3 + body_h + cab_h
         for vv in (-W / 2 + 0.05, W / 2 - 0.05):
-            parts.append(fr.quad([(cu - cl / 2, vv, z0), (cu + cl / 2, vv, z0), (cu + cl / 2 - 0.3, vv, z1),
-                                  (cu - cl / 2 + 0.2, vv, z1)], glass))
-        parts.append(fr.quad([(cu - cl / 2 + 0.2, -W / 2 + 0.05, z1), (cu + cl / 2 - 0.3, -W / 2 + 0.05, z1),
-                              (cu + cl / 2 - 0.3, W / 2 - 0.05, z1), (cu - cl / 2 + 0.2, W / 2 - 0.05, z1)], col))
+            parts.append(
+                fr.quad(
+                    [
+                        (cu - cl / 2, vv, z0),
+                        (cu + cl / 2, vv, z0),
+                        (cu + cl / 2 - 0.3, vv, z1),
+                        (cu - cl / 2 + 0.2, vv, z1),
+                    ],
+                    glass,
+                )
+            )
+        parts.append(
+            fr.quad(
+                [
+                    (cu - cl / 2 + 0.2, -W / 2 + 0.05, z1),
+                    (cu + cl / 2 - 0.3, -W / 2 + 0.05, z1),
+                    (cu + cl / 2 - 0.3, W / 2 - 0.05, z1),
+                    (cu - cl / 2 + 0.2, W / 2 - 0.05, z1),
+                ],
+                col,
+            )
+        )
         for uu, du in ((cu + cl / 2, -0.3), (cu - cl / 2, 0.2)):
-            parts.append(fr.quad([(uu, -W / 2 + 0.05, z0), (uu, W / 2 - 0.05, z0), (uu + du, W / 2 - 0.05, z1),
-                                  (uu + du, -W / 2 + 0.05, z1)], glass))
+            parts.append(
+                fr.quad(
+                    [
+                        (uu, -W / 2 + 0.05, z0),
+                        (uu, W / 2 - 0.05, z0),
+                        (uu + du, W / 2 - 0.05, z1),
+                        (uu + du, -W / 2 + 0.05, z1),
+                    ],
+                    glass,
+                )
+            )
         wheel_u = (-L / 2 + 0.8, L / 2 - 0.8)
+    if kind != "truck":
+        # Glossy body sides: a vertical reflection gradient with grime, a lighter shoulder line.
+        grad = np.linspace(1.25, 0.7, 24, dtype=np.float32)[:, None, None]
+        side = np.clip(np.full((24, 64, 3), col, np.float32) * grad, 0, 255).astype(np.uint8)
+        side = tx.modulate(side, tx.random_noise_detail(rng, 24, 64, 0.6), 0.15)
+        for vv in (-W / 2 - 0.005, W / 2 + 0.005):
+            parts.append(fr.tex((-L / 2, vv, 0.3 + body_h), (L, 0, 0), (0, 0, -body_h), side))
+        lamp_c = (200, 230, 255)
+        for uu, c in ((L / 2 + 0.005, lamp_c), (-L / 2 - 0.005, (40, 40, 210))):
+            for vv in (-W / 2 + 0.25, W / 2 - 0.25):
+                parts.append(
+                    fr.quad(
+                        [(uu, vv - 0.15, 0.75), (uu, vv + 0.15, 0.75), (uu, vv + 0.15, 0.9), (uu, vv - 0.15, 0.9)], c
+                    )
+                )
+            parts.append(
+                fr.quad(
+                    [(uu, -0.22, 0.45), (uu, 0.22, 0.45), (uu, 0.22, 0.58), (uu, -0.22, 0.58)],
+                    (200, 120, 30) if rng.random() < 0.7 else (40, 200, 230),
+                )
+            )
     for uu in wheel_u:
         for vv in (-W / 2 - 0.01, W / 2 + 0.01):
             parts.append(_wheel(fr, uu, vv, 0.32, (20, 20, 20)))
@@ -944,7 +1316,9 @@ def scooter(rng: Rng, fr: Frame, bicycle: bool = False) -> Obj:
         parts.append(line([fr.p(0.5, 0, wr), fr.p(0.45, 0, 1.05)], 0.05, col))
         parts.append(line([fr.p(0.45, -0.3, 1.05), fr.p(0.45, 0.3, 1.05)], 0.03, (30, 30, 30)))
         if rng.random() < 0.3:  # windproof quilt / rain cover
-            parts.append(fr.quad([(0.4, -0.25, 1.0), (0.4, 0.25, 1.0), (0.1, 0.25, 0.4), (0.1, -0.25, 0.4)], any_colour(rng)))
+            parts.append(
+                fr.quad([(0.4, -0.25, 1.0), (0.4, 0.25, 1.0), (0.1, 0.25, 0.4), (0.1, -0.25, 0.4)], any_colour(rng))
+            )
         if rng.random() < 0.3:  # delivery box on the back
             parts += fr.box(-0.65, 0, wr + 0.45, (0.4, 0.4, 0.4), hsv(rng.choice([0.13, 0.58]), 0.8, 0.9))
     return Obj(NONE, parts, fr.p(0, 0, 0.5), kind="scooter")
@@ -954,8 +1328,11 @@ def bench(rng: Rng, fr: Frame) -> Obj:
     length = rng.uniform(1.2, 2.0)
     c = hsv(0.08, 0.5, rng.uniform(0.3, 0.6)) if rng.random() < 0.6 else (120, 120, 120)
     parts = fr.box(0, 0, 0.42, (length, 0.45, 0.05), c)
-    parts.append(fr.quad([(-length / 2, 0.22, 0.5), (length / 2, 0.22, 0.5), (length / 2, 0.25, 0.85),
-                          (-length / 2, 0.25, 0.85)], c))
+    parts.append(
+        fr.quad(
+            [(-length / 2, 0.22, 0.5), (length / 2, 0.22, 0.5), (length / 2, 0.25, 0.85), (-length / 2, 0.25, 0.85)], c
+        )
+    )
     for su in (-1, 1):
         parts += fr.box(su * (length / 2 - 0.1), 0, 0, (0.06, 0.4, 0.42), (50, 50, 50))
     return Obj(NONE, parts, fr.p(0, 0, 0.4), kind="bench")
@@ -968,15 +1345,27 @@ def bus_shelter(rng: Rng, fr: Frame) -> Obj:
     parts: list[Part] = fr.box(0, 0, h, (length + 0.3, depth + 0.3, 0.15), c)
     for su in (-1, 1):
         for sv in (-1, 1):
-            parts.append(line([fr.p(su * length / 2, sv * depth / 2, 0), fr.p(su * length / 2, sv * depth / 2, h)],
-                              0.06, c))
-    parts.append(fr.quad([(-length / 2, depth / 2, 0.3), (length / 2, depth / 2, 0.3), (length / 2, depth / 2, h - 0.1),
-                          (-length / 2, depth / 2, h - 0.1)], (150, 140, 120)))
+            parts.append(
+                line([fr.p(su * length / 2, sv * depth / 2, 0), fr.p(su * length / 2, sv * depth / 2, h)], 0.06, c)
+            )
+    parts.append(
+        fr.quad(
+            [
+                (-length / 2, depth / 2, 0.3),
+                (length / 2, depth / 2, 0.3),
+                (length / 2, depth / 2, h - 0.1),
+                (-length / 2, depth / 2, h - 0.1),
+            ],
+            (150, 140, 120),
+        )
+    )
     ad = tx.random_photo_patch(rng, 96, 64)
-    parts.append(fr.tex((length / 2 - 1.3, depth / 2 - 0.02, 0.3), (1.2, 0, 0), (0, 0, 1.8), ad, colour=(255, 255, 255)))
+    parts.append(
+        fr.tex((length / 2 - 1.3, depth / 2 - 0.02, 0.3), (1.2, 0, 0), (0, 0, 1.8), ad, colour=(255, 255, 255))
+    )
     parts += fr.box(0, depth / 4, 0.45, (length * 0.6, 0.35, 0.05), (150, 150, 150))
     if rng.random() < 0.5:
-        parts += fr.tex((-length / 2 - 0.4, 0, 0), (0.4, 0, 0), (0, 0, 2.8), sign_texture(rng, 96, 24)),
+        parts += (fr.tex((-length / 2 - 0.4, 0, 0), (0.4, 0, 0), (0, 0, 2.8), sign_texture(rng, 96, 24)),)
     return Obj(NONE, parts, fr.p(0, 0, 1.2), kind="bus_shelter")
 
 
@@ -993,8 +1382,10 @@ def street_sign(rng: Rng, fr: Frame) -> Obj:
 
 def a_frame_sign(rng: Rng, fr: Frame) -> Obj:
     img = sign_texture(rng, 64, 40) if rng.random() < 0.6 else tx.random_photo_patch(rng, 64, 40)
-    parts = [fr.tex((-0.3, -0.2, 0), (0.6, 0, 0), (0.0, 0.2, 1.0), img),
-             fr.quad([(-0.3, 0.2, 0), (0.3, 0.2, 0), (0.3, 0.0, 1.0), (-0.3, 0.0, 1.0)], (60, 60, 60))]
+    parts = [
+        fr.tex((-0.3, -0.2, 0), (0.6, 0, 0), (0.0, 0.2, 1.0), img),
+        fr.quad([(-0.3, 0.2, 0), (0.3, 0.2, 0), (0.3, 0.0, 1.0), (-0.3, 0.0, 1.0)], (60, 60, 60)),
+    ]
     return Obj(NONE, parts, fr.p(0, 0, 0.5), kind="aframe")
 
 
@@ -1002,17 +1393,28 @@ def cone(rng: Rng, fr: Frame) -> Obj:
     h = rng.uniform(0.5, 0.8)
     r = h * 0.22
     orange = hsv(0.06, 0.9, 0.95)
-    parts = [fr.quad([(-r, 0, 0), (r, 0, 0), (0.02, 0, h), (-0.02, 0, h)], orange),
-             fr.quad([(-r * 0.62, -0.01, h * 0.45), (r * 0.62, -0.01, h * 0.45), (r * 0.5, -0.01, h * 0.6),
-                      (-r * 0.5, -0.01, h * 0.6)], (240, 240, 240)),
-             fr.quad([(-r * 1.3, -r * 1.3, 0), (r * 1.3, -r * 1.3, 0), (r * 1.3, r * 1.3, 0.03), (-r * 1.3, r * 1.3, 0.03)],
-                     orange)]
+    parts = [
+        fr.quad([(-r, 0, 0), (r, 0, 0), (0.02, 0, h), (-0.02, 0, h)], orange),
+        fr.quad(
+            [
+                (-r * 0.62, -0.01, h * 0.45),
+                (r * 0.62, -0.01, h * 0.45),
+                (r * 0.5, -0.01, h * 0.6),
+                (-r * 0.5, -0.01, h * 0.6),
+            ],
+            (240, 240, 240),
+        ),
+        fr.quad(
+            [(-r * 1.3, -r * 1.3, 0), (r * 1.3, -r * 1.3, 0), (r * 1.3, r * 1.3, 0.03), (-r * 1.3, r * 1.3, 0.03)],
+            orange,
+        ),
+    ]
     return Obj(NONE, parts, fr.p(0, 0, 0.3), kind="cone")
 
 
 def bollard_row(rng: Rng, fr: Frame, n: int) -> Obj:
     parts: list[Part] = []
-    c = (rng.choice([(200, 200, 200), (40, 40, 40), (30, 160, 220)]))
+    c = rng.choice([(200, 200, 200), (40, 40, 40), (30, 160, 220)])
     c = tuple(float(x) for x in c)  # type: ignore[assignment]
     for k in range(n):
         parts += fr.box(k * 1.2, 0, 0, (0.15, 0.15, 0.8), c)
@@ -1030,16 +1432,22 @@ def bin_box(rng: Rng, fr: Frame) -> Obj:
 
 def cabinet(rng: Rng, fr: Frame) -> Obj:
     c = hsv(rng.choice([0.35, 0.0, 0.6]), 0.2, 0.6) if rng.random() < 0.5 else (180, 180, 175)
-    return Obj(NONE, fr.box(0, 0, 0, (rng.uniform(0.6, 1.5), 0.5, rng.uniform(1.0, 1.7)), c), fr.p(0, 0, 0.6),
-               kind="cabinet")
+    return Obj(
+        NONE, fr.box(0, 0, 0, (rng.uniform(0.6, 1.5), 0.5, rng.uniform(1.0, 1.7)), c), fr.p(0, 0, 0.6), kind="cabinet"
+    )
 
 
 def planter(rng: Rng, fr: Frame) -> Obj:
     length = rng.uniform(0.8, 2.5)
     parts = fr.box(0, 0, 0, (length, 0.8, 0.5), dull(rng))
     for _ in range(int(rng.integers(3, 9))):
-        parts.append(disc(fr.p(rng.uniform(-length / 2, length / 2), rng.uniform(-0.3, 0.3), 0.7),
-                          rng.uniform(0.15, 0.35), hsv(rng.uniform(0.2, 0.38), 0.6, rng.uniform(0.2, 0.5))))
+        parts.append(
+            disc(
+                fr.p(rng.uniform(-length / 2, length / 2), rng.uniform(-0.3, 0.3), 0.7),
+                rng.uniform(0.15, 0.35),
+                hsv(rng.uniform(0.2, 0.38), 0.6, rng.uniform(0.2, 0.5)),
+            )
+        )
     return Obj(NONE, parts, fr.p(0, 0, 0.5), kind="planter")
 
 
@@ -1071,7 +1479,7 @@ def tree(rng: Rng, fr: Frame) -> Obj:
     r = rng.uniform(1.2, 2.8)
     bank = _foliage_bank()
     zc = h * 0.68
-    for k in range(int(rng.integers(3, 6))):
+    for _ in range(int(rng.integers(3, 6))):
         ang = rng.uniform(0, math.pi)
         d = np.array([math.cos(ang), math.sin(ang), 0.0])
         off = fr.p(*rng.normal(0, r * 0.3, 3)) - fr.o
@@ -1079,8 +1487,16 @@ def tree(rng: Rng, fr: Frame) -> Obj:
         rr = r * rng.uniform(0.6, 1.0)
         hh = rr * rng.uniform(0.8, 1.3)
         img = bank[int(rng.integers(len(bank)))]
-        parts.append(textured(c - d * rr + np.array([0, 0, hh]), d * 2 * rr, np.array([0, 0, -2 * hh]), img,
-                              _blob(rng), colour=jitter((255, 255, 255), rng, 25)))
+        parts.append(
+            textured(
+                c - d * rr + np.array([0, 0, hh]),
+                d * 2 * rr,
+                np.array([0, 0, -2 * hh]),
+                img,
+                _blob(rng),
+                colour=jitter((255, 255, 255), rng, 25),
+            )
+        )
     return Obj(NONE, parts, fr.p(0, 0, h * 0.5), kind="tree")
 
 
@@ -1104,9 +1520,15 @@ def legal_awning(rng: Rng, fr: Frame, length: float) -> Obj:
     depth = rng.uniform(0.5, 1.3)
     h = rng.uniform(2.5, 3.3)
     c1 = bright(rng)
-    img = tx.stripes(48, 128, c1, (235, 235, 235), 16) if rng.random() < 0.5 else np.full((48, 128, 3), np.asarray(c1, np.uint8), np.uint8)
-    parts = [fr.tex((-length / 2, 0, h), (length, 0, 0), (0, -depth, -0.5), img),
-             fr.tex((-length / 2, -depth, h - 0.5), (length, 0, 0), (0, 0, -0.2), img)]
+    img = (
+        tx.stripes(48, 128, c1, (235, 235, 235), 16)
+        if rng.random() < 0.5
+        else np.full((48, 128, 3), np.asarray(c1, np.uint8), np.uint8)
+    )
+    parts = [
+        fr.tex((-length / 2, 0, h), (length, 0, 0), (0, -depth, -0.5), img),
+        fr.tex((-length / 2, -depth, h - 0.5), (length, 0, 0), (0, 0, -0.2), img),
+    ]
     return Obj(NONE, parts, fr.p(0, -depth / 2, h), kind="awning", shadow=True)
 
 
@@ -1121,8 +1543,13 @@ def ac_unit(rng: Rng, fr: Frame) -> Obj:
 def banner(rng: Rng, fr: Frame, length: float, h: float) -> Obj:
     """A red cloth banner on a facade or between poles (a laundry/sheet look-alike)."""
     img = sign_texture(rng, 32, int(32 * length / h), bg=hsv(0.0, 0.85, rng.uniform(0.6, 0.85)), fg=(200, 240, 250))
-    return Obj(NONE, [fr.tex((-length / 2, -0.03, h), (length, 0, 0), (0, 0, -0.7), img)], fr.p(0, 0, h), kind="banner",
-               shadow=False)
+    return Obj(
+        NONE,
+        [fr.tex((-length / 2, -0.03, h), (length, 0, 0), (0, 0, -0.7), img)],
+        fr.p(0, 0, h),
+        kind="banner",
+        shadow=False,
+    )
 
 
 def flags(rng: Rng, fr: Frame, length: float, h: float) -> Obj:

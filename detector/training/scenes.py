@@ -20,17 +20,21 @@ shelters, signs, banners, pennants, cones, flush shop awnings, clothes behind sh
 blur, sensor noise, compression and on-screen timestamps.
 
 Labels come from an object-id buffer drawn alongside the image, so boxes are tight around the visible
-pixels; an object less than ``MIN_VISIBLE`` visible (occluded or cut by the frame) or smaller than
-``MIN_SIDE_640`` pixels (at a 640-pixel long side) is left unlabelled.
+pixels; an object less than ``MIN_VISIBLE`` visible (occluded or cut by the frame), smaller than
+``MIN_SIDE_640`` pixels (at a 640-pixel long side), or seen as a sliver (aspect over ``MAX_ASPECT``,
+or filling under ``MIN_FILL`` of its box) is drawn but left unlabelled.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 
 from detector.training import objects as ob
 from detector.training import textures as tx
@@ -40,6 +44,8 @@ from detector.training.objects import Frame, Rng
 CLASS_NAMES = ("stall", "laundry", "structure")
 MIN_VISIBLE = 0.35
 MIN_SIDE_640 = 10.0
+MAX_ASPECT = 10.0
+MIN_FILL = 0.08
 Label = tuple[int, float, float, float, float]
 
 
@@ -92,8 +98,9 @@ class Layout:
         return -(self.road_w / 2 + self.walk_near)
 
 
-def _make_blocks(rng: Rng, side: int, y_face: float, x_min: float, x_max: float, lane: bool,
-                 tall: float) -> tuple[list[Block], list[tuple[int, float, float, float]]]:
+def _make_blocks(
+    rng: Rng, side: int, y_face: float, x_min: float, x_max: float, lane: bool, tall: float
+) -> tuple[list[Block], list[tuple[int, float, float, float]]]:
     blocks: list[Block] = []
     gaps: list[tuple[int, float, float, float]] = []
     x = x_min
@@ -112,8 +119,9 @@ def _make_blocks(rng: Rng, side: int, y_face: float, x_min: float, x_max: float,
         gf = rng.uniform(3.4, 4.8) if shop_street else rng.uniform(2.8, 3.3)
         fh = rng.uniform(2.8, 3.3)
         height = gf + (floors - 1) * fh + rng.uniform(0.2, 1.2)
-        blocks.append(Block(side, x, x + w, height, rng.uniform(8, 16), y_face, gf, fh,
-                            shop_street and rng.random() < 0.85))
+        blocks.append(
+            Block(side, x, x + w, height, rng.uniform(8, 16), y_face, gf, fh, shop_street and rng.random() < 0.85)
+        )
         x += w + (rng.uniform(0.0, 0.4) if rng.random() < 0.3 else 0.0)
     return blocks, gaps
 
@@ -171,6 +179,8 @@ def make_look(rng: Rng) -> Look:
     az = rng.uniform(0, 2 * math.pi)
     el = rng.uniform(math.radians(20), math.radians(70)) if time == "day" else rng.uniform(0.05, 0.35)
     sun_dir = np.array([math.cos(az) * math.cos(el), math.sin(az) * math.cos(el), math.sin(el)])
+    top: tuple[float, float, float]
+    hor: tuple[float, float, float]
     if time == "day":
         sun, ambient = rng.uniform(0.5, 0.75), rng.uniform(0.45, 0.6)
         top, hor = (rng.uniform(200, 240), rng.uniform(150, 190), rng.uniform(90, 130)), (235, 225, 215)
@@ -185,7 +195,7 @@ def make_look(rng: Rng) -> Look:
         top, hor = (rng.uniform(120, 170), rng.uniform(80, 110), rng.uniform(60, 90)), (120, 160, 230)
         tint = (0.85, 0.95, 1.12)
     else:
-        sun, ambient = 0.0, rng.uniform(0.1, 0.22)
+        sun, ambient = 0.0, rng.uniform(0.16, 0.3)
         top, hor = (40, 25, 15), (70, 60, 55)
         tint = (0.9, 1.0, 1.1) if rng.random() < 0.5 else (1.1, 1.0, 0.9)
     if rain:
@@ -198,18 +208,35 @@ def make_look(rng: Rng) -> Look:
         haze = max(haze, rng.uniform(0.008, 0.03))
     hc = np.asarray(hor, np.float64) * (0.9 if time != "night" else 0.6)
     ir = time == "night" and rng.random() < 0.35
-    return Look(time, bool(rain), float(haze), sun_dir, float(sun), float(ambient), top, hor,
-                (float(hc[0]), float(hc[1]), float(hc[2])), tint, ir)
+    return Look(
+        time,
+        bool(rain),
+        float(haze),
+        sun_dir,
+        float(sun),
+        float(ambient),
+        top,
+        hor,
+        (float(hc[0]), float(hc[1]), float(hc[2])),
+        tint,
+        ir,
+    )
 
 
 # --- camera -------------------------------------------------------------------------------------------
 def make_camera(rng: Rng, lay: Layout, width: int, height: int) -> Camera:
     """An elevated CCTV view: pole or wall mount, looking along, across or down onto the street."""
-    view = rng.choice(["along", "across", "diag", "high"], p=[0.3, 0.3, 0.25, 0.15])
+    view = rng.choice(["along", "across", "diag", "high", "close", "up"], p=[0.2, 0.2, 0.18, 0.12, 0.18, 0.12])
     if lay.lane:
-        view = rng.choice(["along", "diag"])
+        view = rng.choice(["along", "diag", "up"])
     y_cam = rng.uniform(lay.y_near + 0.8, max(lay.y_near + 1.0, min(lay.y_near + lay.walk_near, -lay.road_w / 4)))
-    if view == "high":
+    if view == "close":  # a phone or low camera a few metres from the far pavement: objects fill the frame
+        y_cam = rng.uniform(-lay.road_w / 2, min(lay.road_w / 2, lay.y_far - 6.0))
+        z_cam = rng.uniform(1.6, 5.0)
+    elif view == "up":  # from the pavement looking up at balconies and windows
+        y_cam = rng.uniform(lay.y_near + 0.5, min(lay.y_near + max(lay.walk_near, 0.6), 0.0))
+        z_cam = rng.uniform(1.5, 4.0)
+    elif view == "high":
         z_cam = rng.uniform(14, 35)
     elif lay.lane:
         z_cam = rng.uniform(3.0, 9.0)
@@ -222,13 +249,19 @@ def make_camera(rng: Rng, lay: Layout, width: int, height: int) -> Camera:
         target = np.array([x_cam + rng.uniform(-4, 8), lay.y_far - rng.uniform(0, 3), rng.uniform(0, 6)])
     elif view == "diag":
         target = np.array([x_cam + rng.uniform(8, 25), lay.y_far - rng.uniform(0, 4), rng.uniform(0, 5)])
+    elif view == "close":
+        target = np.array([x_cam + rng.uniform(-3, 6), lay.y_far - rng.uniform(0.5, 3.5), rng.uniform(0.3, 2.5)])
+    elif view == "up":
+        target = np.array([x_cam + rng.uniform(-2, 14), lay.y_far, rng.uniform(4, 14)])
     else:
         target = np.array([x_cam + rng.uniform(10, 40), lay.y_far + rng.uniform(-4, 10), 0.0])
     d = target - np.array([x_cam, y_cam, z_cam])
     yaw = math.atan2(d[1], d[0]) + rng.normal(0, 0.05)
     pitch = math.atan2(-d[2], math.hypot(d[0], d[1])) + rng.normal(0, 0.04)
-    pitch = float(np.clip(pitch, math.radians(4), math.radians(70)))
-    hfov = rng.uniform(45, 95) if view != "high" else rng.uniform(40, 75)
+    pitch = float(np.clip(pitch, math.radians(-35 if view == "up" else 4), math.radians(70)))
+    hfov = {"high": rng.uniform(40, 75), "close": rng.uniform(35, 65), "up": rng.uniform(40, 75)}.get(
+        str(view), rng.uniform(45, 95)
+    )
     roll = rng.normal(0, 0.015)
     return Camera((x_cam, y_cam, z_cam), yaw, pitch, roll, hfov, width, height)
 
@@ -278,7 +311,7 @@ def make_materials(rng: Rng, look: Look) -> Materials:
 
 
 def _world_to_tex(x: float, y: float, x0: float, y0: float, ppm: float) -> tuple[int, int]:
-    return int(round((x - x0) * ppm * 16)), int(round((y - y0) * ppm * 16))
+    return round((x - x0) * ppm * 16), round((y - y0) * ppm * 16)
 
 
 class Ground:
@@ -293,13 +326,21 @@ class Ground:
         self.dash = float(rng.uniform(2, 6))
         self.lanes = 1 if lay.road_w < 7 else (2 if lay.road_w < 13 else 3)
         self.crosswalk = float(rng.uniform(5, 60)) if (not lay.lane and rng.random() < 0.35) else None
-        self.manholes = [(float(rng.uniform(lay.x_min, lay.x_max)), float(rng.uniform(-lay.road_w / 2, lay.road_w / 2)))
-                         for _ in range(int(rng.integers(0, 12)))]
+        self.manholes = [
+            (float(rng.uniform(lay.x_min, lay.x_max)), float(rng.uniform(-lay.road_w / 2, lay.road_w / 2)))
+            for _ in range(int(rng.integers(0, 12)))
+        ]
         self.tactile = rng.random() < 0.5 and not lay.lane
         self.shadows: list[F64] = []  # ground polygons (world xy) in shade
         self.pools: list[tuple[float, float, float]] = []  # lamp light pools: x, y, radius
-        self.puddles = [(float(rng.uniform(0, 80)), float(rng.uniform(lay.y_near, lay.y_far)), float(rng.uniform(0.5, 2.5)))
-                        for _ in range(int(rng.integers(0, 10)))] if look.rain else []
+        self.puddles = (
+            [
+                (float(rng.uniform(0, 80)), float(rng.uniform(lay.y_near, lay.y_far)), float(rng.uniform(0.5, 2.5)))
+                for _ in range(int(rng.integers(0, 10)))
+            ]
+            if look.rain
+            else []
+        )
 
     def chunk_texture(self, rng: Rng, x0: float, x1: float, ppm: float) -> Image:
         lay, mat = self.lay, self.mat
@@ -308,7 +349,7 @@ class Ground:
         y0 = self.y0
 
         def ty(y: float) -> int:
-            return int(round((y - y0) * ppm))
+            return round((y - y0) * ppm)
 
         img = np.empty((h, w, 3), np.uint8)
         base_detail = tx.random_grey_detail(rng, h, w, ("gravel.png",), scale=max(ppm / 40.0, 0.05))
@@ -323,8 +364,8 @@ class Ground:
         img[walk_f0:walk_f1] = walk_c
         img[walk_n0:walk_n1] = walk_c
         if kerb_w:
-            img[ty(lay.road_w / 2):walk_f0] = np.asarray(mat.kerb, np.uint8)
-            img[walk_n1:ty(-lay.road_w / 2)] = np.asarray(mat.kerb, np.uint8)
+            img[ty(lay.road_w / 2) : walk_f0] = np.asarray(mat.kerb, np.uint8)
+            img[walk_n1 : ty(-lay.road_w / 2)] = np.asarray(mat.kerb, np.uint8)
         img = tx.modulate(img, base_detail, 0.35)
         img = tx.modulate(img, noise, 0.25)
         # Pavement joints.
@@ -337,12 +378,12 @@ class Ground:
                 sub = img[a:b]
                 k0 = math.ceil(x0 / mat.walk_tile)
                 for k in range(k0, int(x1 / mat.walk_tile) + 1):
-                    xx = int(round((k * mat.walk_tile - x0) * ppm))
+                    xx = round((k * mat.walk_tile - x0) * ppm)
                     cv2.line(sub, (xx, 0), (xx, b - a), jc, 1)
                 nrows = int((b - a) / step) + 1
                 for r in range(nrows):
-                    yy = int(r * step)
-                    cv2.line(sub, (0, yy), (w, yy), jc, 1)
+                    yrow = int(r * step)
+                    cv2.line(sub, (0, yrow), (w, yrow), jc, 1)
             if self.tactile:
                 tc = (40, 190, 230)
                 for a, b in ((walk_f0, walk_f1), (walk_n0, walk_n1)):
@@ -351,7 +392,7 @@ class Ground:
         # Road markings.
         if not lay.lane:
             mk = mat.marking
-            lw = max(1, int(round(0.15 * ppm)))
+            lw = max(1, round(0.15 * ppm))
             for yy in (-lay.road_w / 2 + 0.4, lay.road_w / 2 - 0.4):
                 cv2.line(img, (0, ty(yy)), (w, ty(yy)), mk, lw)
             if mat.centre_yellow and self.lanes > 1:
@@ -387,11 +428,20 @@ class Ground:
             img = (img.astype(np.float32) * 0.7).astype(np.uint8)
             for px, py, pr in self.puddles:
                 if x0 - pr < px < x1 + pr:
-                    cv2.ellipse(img, (int((px - x0) * ppm), ty(py)), (max(1, int(pr * ppm)), max(1, int(pr * 0.5 * ppm))),
-                                0, 0, 360, tuple(c * 0.8 for c in self.look.sky_horizon), -1, cv2.LINE_AA)
+                    cv2.ellipse(
+                        img,
+                        (int((px - x0) * ppm), ty(py)),
+                        (max(1, int(pr * ppm)), max(1, int(pr * 0.5 * ppm))),
+                        0,
+                        0,
+                        360,
+                        tuple(c * 0.8 for c in self.look.sky_horizon),
+                        -1,
+                        cv2.LINE_AA,
+                    )
         # Shadows and light pools.
         if self.shadows and self.look.sun > 0.05:
-            mask = np.zeros((h, w), np.uint8)
+            mask: npt.NDArray[Any] = np.zeros((h, w), np.uint8)
             for poly_xy in self.shadows:
                 if poly_xy[:, 0].max() < x0 or poly_xy[:, 0].min() > x1:
                     continue
@@ -405,7 +455,15 @@ class Ground:
             img = (img.astype(np.float32) * f[..., None]).astype(np.uint8)
         return img
 
-    def light_map(self, x0: float, x1: float, h: int, w: int, look: Look, lamps: list[tuple[F64, tuple[float, float, float], float]]) -> np.ndarray:
+    def light_map(
+        self,
+        x0: float,
+        x1: float,
+        h: int,
+        w: int,
+        look: Look,
+        lamps: list[tuple[F64, tuple[float, float, float], float]],
+    ) -> np.ndarray:
         """Per-texel light multiplier for the ground (sun/ambient plus lamp pools at night)."""
         base = look.ambient + look.sun * max(look.sun_dir[2], 0.0)
         gh, gw = max(2, h // 8), max(2, w // 8)
@@ -415,7 +473,9 @@ class Ground:
         lm = np.ones((gh, gw, 3), np.float32) * base
         for pos, col, power in lamps:
             d2 = (X - pos[0]) ** 2 + (Y - pos[1]) ** 2 + pos[2] ** 2
-            lm += (np.asarray(col, np.float32)[None, None, :] * power * (1.0 / (1.0 + d2 / 16.0))[..., None]).astype(np.float32)
+            lm += (np.asarray(col, np.float32)[None, None, :] * power * (1.0 / (1.0 + d2 / 16.0))[..., None]).astype(
+                np.float32
+            )
         return cv2.resize(lm, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
@@ -426,7 +486,7 @@ def _facade_texture(rng: Rng, b: Block, ppm: float, look: Look, lit_frac: float)
     r = rng.random()
     if r < 0.3:  # ceramic tiles, the commonest Chinese facade
         c = ob.hsv(rng.uniform(0.05, 0.15), rng.uniform(0.0, 0.2), rng.uniform(0.7, 0.95))
-        img = np.full((h, w, 3), np.asarray(c, np.uint8), np.uint8)
+        img = tx.solid(h, w, c)
         step = rng.uniform(0.1, 0.3) * ppm
         if step >= 3:
             jc = tuple(x * 0.85 for x in c)
@@ -435,13 +495,16 @@ def _facade_texture(rng: Rng, b: Block, ppm: float, look: Look, lit_frac: float)
             for k in range(int(h / step) + 1):
                 cv2.line(img, (0, int(k * step)), (w, int(k * step)), jc, 1)
     elif r < 0.55:  # brick
-        c = ob.hsv(rng.uniform(0.0, 0.07), rng.uniform(0.3, 0.6), rng.uniform(0.4, 0.7)) if rng.random() < 0.7 else \
-            (rng.uniform(110, 170),) * 3
+        c = (
+            ob.hsv(rng.uniform(0.0, 0.07), rng.uniform(0.3, 0.6), rng.uniform(0.4, 0.7))
+            if rng.random() < 0.7
+            else (rng.uniform(110, 170),) * 3
+        )
         detail = tx.random_grey_detail(rng, h, w, ("brick.png",), scale=max(ppm / 130.0, 0.03))
         img = tx.tint(detail, c, 0.9)  # type: ignore[arg-type]
     elif r < 0.85:  # paint / plaster
         c = ob.hsv(rng.random(), rng.uniform(0.05, 0.45), rng.uniform(0.5, 0.9))
-        img = np.full((h, w, 3), np.asarray(c, np.uint8), np.uint8)
+        img = tx.solid(h, w, c)
     else:  # bare concrete
         g = rng.uniform(100, 170)
         img = tx.tint(tx.random_grey_detail(rng, h, w, ("moon.png", "gravel.png"), scale=0.5), (g, g, g), 0.5)
@@ -466,8 +529,9 @@ def _facade_texture(rng: Rng, b: Block, ppm: float, look: Look, lit_frac: float)
     win_w = rng.uniform(0.35, 0.7) * bay
     win_h = rng.uniform(1.2, 1.9)
     sill = rng.uniform(0.8, 1.0)
-    frame_c = np.asarray((235, 235, 235) if rng.random() < 0.5 else ((60, 60, 60) if rng.random() < 0.5
-                                                                     else (150, 150, 150)), np.float32)
+    frame_c = np.asarray(
+        (235, 235, 235) if rng.random() < 0.5 else ((60, 60, 60) if rng.random() < 0.5 else (150, 150, 150)), np.float32
+    )
     frame_t = (float(frame_c[0]), float(frame_c[1]), float(frame_c[2]))
     glass_day = np.asarray(look.sky_horizon, np.float32) * rng.uniform(0.35, 0.75)
     curtain_p = rng.uniform(0.1, 0.6)
@@ -496,13 +560,14 @@ def _facade_texture(rng: Rng, b: Block, ppm: float, look: Look, lit_frac: float)
         curtain = rng.random((nf, nb)) < curtain_p
         cfrac = rng.uniform(0.3, 0.55, (nf, nb)).astype(np.float32)
         cleft = rng.random((nf, nb)) < 0.5
-        incur = curtain[..., None] & np.where(cleft[..., None], rel[None, None, :] < cfrac[..., None],
-                                              rel[None, None, :] > 1 - cfrac[..., None])
+        incur = curtain[..., None] & np.where(
+            cleft[..., None], rel[None, None, :] < cfrac[..., None], rel[None, None, :] > 1 - cfrac[..., None]
+        )
         hues = rng.random(nf * nb)
         ccol = np.array([ob.hsv(hh, 0.5, 0.7) for hh in hues], np.float32).reshape(nf, nb, 3)
         ccol *= rng.uniform(0.5, 1.3, (nf, nb, 1)).astype(np.float32)
         ccol = np.where(lit[..., None], ccol * 0.5 + 100, ccol)
-        fold = (0.85 + 0.15 * np.sin(np.arange(tw, dtype=np.float32) * 1.7))
+        fold = 0.85 + 0.15 * np.sin(np.arange(tw, dtype=np.float32) * 1.7)
         cur_img = ccol[:, :, None, :] * fold[None, None, :, None]  # (nf, nb, tw, 3)
         tile = np.where(incur[:, :, None, :, None], cur_img[:, :, None, :, :], tile)
         bars = rng.random((nf, nb)) < 0.2
@@ -514,9 +579,9 @@ def _facade_texture(rng: Rng, b: Block, ppm: float, look: Look, lit_frac: float)
         fr_m[:, 0] = fr_m[:, -1] = True
         fr_m[:, tw // 2] = True
         tile[:, :, fr_m] = frame_c
-        layer = np.zeros((nf, floor_px, nb, bay_px, 3), np.uint8)
+        layer: npt.NDArray[Any] = np.zeros((nf, floor_px, nb, bay_px, 3), np.uint8)
         layer[:, v0:v1, :, u0:u1, :] = np.clip(tile, 0, 255).astype(np.uint8).transpose(0, 2, 1, 3, 4)
-        mask = np.zeros((nf, floor_px, nb, bay_px), np.uint8)
+        mask: npt.NDArray[Any] = np.zeros((nf, floor_px, nb, bay_px), np.uint8)
         mask[:, v0:v1, :, u0:u1] = 1
         layer = layer[::-1].reshape(nf * floor_px, nb * bay_px, 3)
         mask = mask[::-1].reshape(nf * floor_px, nb * bay_px)
@@ -554,12 +619,23 @@ def _facade_texture(rng: Rng, b: Block, ppm: float, look: Look, lit_frac: float)
                 kind = rng.random()
                 ow, oh = x1 - x0, oy1 - oy0
                 if kind < 0.25:  # roller shutter
-                    img[oy0:oy1, x0:x1] = tx.corrugated(oh, ow, (rng.uniform(120, 190),) * 3, max(2, int(0.08 * ppm)),
-                                                        vertical=False)
+                    img[oy0:oy1, x0:x1] = tx.corrugated(
+                        oh, ow, (rng.uniform(120, 190),) * 3, max(2, int(0.08 * ppm)), vertical=False
+                    )
                 else:
-                    interior = tx.random_photo_patch(rng, oh, ow)
-                    interior = cv2.convertScaleAbs(interior, alpha=0.45 if not look.night else 0.9,
-                                                   beta=10 if not look.night else 40)
+                    pick = rng.random()
+                    if pick < 0.5:  # shelves of goods
+                        interior = ob.goods_texture(rng, oh, ow)
+                        for k in range(1, int(rng.integers(2, 5))):
+                            yy = int(oh * k / 4)
+                            cv2.line(interior, (0, yy), (ow, yy), (60, 60, 60), max(1, int(0.05 * ppm)))
+                    elif pick < 0.75:  # a photograph (posters, displays, the room behind)
+                        interior = tx.random_photo_patch(rng, oh, ow)
+                    else:  # a dim room
+                        interior = tx.tint(tx.random_noise_detail(rng, oh, ow, 0.8), ob.dull(rng), 0.6)
+                    interior = cv2.convertScaleAbs(
+                        interior, alpha=0.45 if not look.night else 0.9, beta=10 if not look.night else 40
+                    )
                     if kind > 0.75 and ow > 10:  # clothes on display behind the glass (laundry look-alike)
                         n = int(rng.integers(2, 6))
                         for k in range(n):
@@ -568,7 +644,7 @@ def _facade_texture(rng: Rng, b: Block, ppm: float, look: Look, lit_frac: float)
                             ix = int((k + 0.5) * ow / n - iw / 2)
                             iy = int(oh * rng.uniform(0.1, 0.3))
                             if ix >= 0 and iy + ih <= oh and ix + iw <= ow:
-                                interior[iy:iy + ih, ix:ix + iw] = ob.cloth_texture(rng, ih, iw, folds=False)
+                                interior[iy : iy + ih, ix : ix + iw] = ob.cloth_texture(rng, ih, iw, folds=False)
                     img[oy0:oy1, x0:x1] = interior
                     # Glass glare, door and mullions.
                     cv2.rectangle(img, (x0, oy0), (x1, oy1), frame_t, max(1, int(0.08 * ppm)))
@@ -586,7 +662,9 @@ def _facade_texture(rng: Rng, b: Block, ppm: float, look: Look, lit_frac: float)
                     cv2.rectangle(img, (x0, y0), (x1, y1), tuple(float(x) * 0.5 for x in glass_day), -1)
                     cv2.rectangle(img, (x0, y0), (x1, y1), frame_t, 1)
     # Cornice / roof edge.
-    cv2.rectangle(img, (0, 0), (w, max(1, int(0.25 * ppm))), tuple(float(x) * 0.8 for x in img[min(h - 1, 2), w // 2]), -1)
+    cv2.rectangle(
+        img, (0, 0), (w, max(1, int(0.25 * ppm))), tuple(float(x) * 0.8 for x in img[min(h - 1, 2), w // 2]), -1
+    )
     return img
 
 
@@ -626,9 +704,10 @@ class Scene:
 
     def painter(self, img: Image) -> Painter:
         lk = self.look
-        sky_light = tuple(1.0 / t for t in lk.tint)
-        return Painter(self.cam, img, lk.sun_dir, lk.sun, lk.ambient, lk.haze_colour, lk.haze, self.lamps,
-                       sky_light=sky_light)  # type: ignore[arg-type]
+        sky_light = (1.0 / lk.tint[0], 1.0 / lk.tint[1], 1.0 / lk.tint[2])
+        return Painter(
+            self.cam, img, lk.sun_dir, lk.sun, lk.ambient, lk.haze_colour, lk.haze, self.lamps, sky_light=sky_light
+        )  # type: ignore[arg-type]
 
     # --- static background ----------------------------------------------------------------------------
     def render_background(self) -> Image:
@@ -645,9 +724,18 @@ class Scene:
                 if b.back:
                     continue
                 y_back = b.y_face + b.side * b.depth
-                corners = np.array([[b.x0, b.y_face, b.height], [b.x1, b.y_face, b.height],
-                                    [b.x1, y_back, b.height], [b.x0, y_back, b.height],
-                                    [b.x0, b.y_face, 0], [b.x1, b.y_face, 0], [b.x1, y_back, 0], [b.x0, y_back, 0]])
+                corners = np.array(
+                    [
+                        [b.x0, b.y_face, b.height],
+                        [b.x1, b.y_face, b.height],
+                        [b.x1, y_back, b.height],
+                        [b.x0, y_back, b.height],
+                        [b.x0, b.y_face, 0],
+                        [b.x1, b.y_face, 0],
+                        [b.x1, y_back, 0],
+                        [b.x0, y_back, 0],
+                    ]
+                )
                 proj = corners[:, :2] - corners[:, 2:3] / max(L[2], 0.05) * L[None, :2]
                 hull = cv2.convexHull(proj.astype(np.float32)).reshape(-1, 2).astype(np.float64)
                 self.ground.shadows.append(hull)
@@ -656,14 +744,15 @@ class Scene:
         pt.ids = gm
         xs = self._ground_chunks()
         for x0, x1 in xs:
-            quad = np.array([[x0, self.ground.y0, 0], [x1, self.ground.y0, 0], [x1, self.ground.y1, 0],
-                             [x0, self.ground.y1, 0]])
+            quad = np.array(
+                [[x0, self.ground.y0, 0], [x1, self.ground.y0, 0], [x1, self.ground.y1, 0], [x0, self.ground.y1, 0]]
+            )
             ext = cam.screen_extent(quad)
             if ext is None:
                 continue
             nearest = _dist_to_box(cam, x0, x1, self.ground.y0, self.ground.y1, 0, 0)
             ppm = _ppm_for(cam, nearest, 30.0)
-            texels = max(min(ext[2], W) - max(ext[0], 0), 8) * max(min(ext[3], H) - max(ext[1], 0), 8) * 2.0
+            texels = max(min(ext[2], W) - max(ext[0], 0), 8) * max(min(ext[3], H) - max(ext[1], 0), 8) * 1.2
             ppm = min(ppm, math.sqrt(texels / ((x1 - x0) * (self.ground.y1 - self.ground.y0))))
             ppm = max(ppm, 1.0)
             tex = self.ground.chunk_texture(rng, x0, x1, ppm)
@@ -673,11 +762,19 @@ class Scene:
                 tex = np.clip(tex.astype(np.float32) * lm, 0, 255).astype(np.uint8)
             else:
                 base = look.ambient + look.sun * max(look.sun_dir[2], 0.0)
-                tex = cv2.multiply(tex, tuple([base / t for t in look.tint] + [0.0]))
-            tex = self._haze_plane(tex, np.array([x0, self.ground.y0, 0.0]), np.array([x1 - x0, 0, 0]),
-                                   np.array([0, self.ground.y1 - self.ground.y0, 0]))
-            part = textured((x0, self.ground.y0, 0.0), (x1 - x0, 0, 0), (0, self.ground.y1 - self.ground.y0, 0),
-                            tex.astype(np.uint8))
+                tex = cv2.multiply(tex, (*[base / t for t in look.tint], 0.0))  # type: ignore[call-overload]
+            tex = self._haze_plane(
+                tex,
+                np.array([x0, self.ground.y0, 0.0]),
+                np.array([x1 - x0, 0, 0]),
+                np.array([0, self.ground.y1 - self.ground.y0, 0]),
+            )
+            part = textured(
+                (x0, self.ground.y0, 0.0),
+                (x1 - x0, 0, 0),
+                (0, self.ground.y1 - self.ground.y0, 0),
+                tex.astype(np.uint8),
+            )
             part.emissive = True  # light already applied per texel
             pt.draw_part(part, 1)
         # Kerb faces.
@@ -686,22 +783,46 @@ class Scene:
                 y = side * lay.road_w / 2
                 kc = tuple(c * 0.8 for c in self.mat.kerb)
                 for x0, x1 in xs:
-                    pt.draw_part(textured((x0, y, 0), (x1 - x0, 0, 0), (0, 0, lay.kerb_h),
-                                          np.full((2, 2, 3), np.asarray(kc, np.uint8), np.uint8)), 1)
+                    pt.draw_part(
+                        textured(
+                            (x0, y, 0),
+                            (x1 - x0, 0, 0),
+                            (0, 0, lay.kerb_h),
+                            np.full((2, 2, 3), np.asarray(kc, np.uint8), np.uint8),
+                        ),
+                        1,
+                    )
         # Buildings far to near.
-        order = sorted(lay.blocks, key=lambda b: -_dist_to_box(cam, b.x0, b.x1, min(b.y_face, b.y_face + b.side * b.depth),
-                                                               max(b.y_face, b.y_face + b.side * b.depth), 0, b.height))
+        order = sorted(
+            lay.blocks,
+            key=lambda b: (
+                -_dist_to_box(
+                    cam,
+                    b.x0,
+                    b.x1,
+                    min(b.y_face, b.y_face + b.side * b.depth),
+                    max(b.y_face, b.y_face + b.side * b.depth),
+                    0,
+                    b.height,
+                )
+            ),
+        )
         for b in order:
             self._draw_block(rng, pt, b)
-        self.ground_mask = (gm == 1)
+        self.ground_mask = gm == 1
         self.bg = img
         return img
 
     def _ground_chunks(self) -> list[tuple[float, float]]:
         cx = float(self.cam.pos[0])
-        edges = sorted({self.lay.x_min, self.lay.x_max, *[min(max(cx + d, self.lay.x_min), self.lay.x_max)
-                                                          for d in (-60, -25, -10, 0, 10, 25, 55, 110)]})
-        return [(a, b) for a, b in zip(edges[:-1], edges[1:], strict=False) if b - a > 0.5]
+        edges = sorted(
+            {
+                self.lay.x_min,
+                self.lay.x_max,
+                *[min(max(cx + d, self.lay.x_min), self.lay.x_max) for d in (-60, -25, -10, 0, 10, 25, 55, 110)],
+            }
+        )
+        return [(a, b) for a, b in itertools.pairwise(edges) if b - a > 0.5]
 
     def _haze_plane(self, tex: np.ndarray, o: F64, a: F64, b: F64) -> np.ndarray:
         """Blend a plane's texture towards the haze colour by each texel's distance (uint8 in, uint8 out)."""
@@ -741,15 +862,21 @@ class Scene:
         x = lay.x_max
         ys = np.linspace(lay.y_near - 60, lay.y_far + 80, 14)
         g = np.asarray(self.look.haze_colour, np.float64) * 0.8 + 20
-        for y0, y1 in zip(ys[:-1], ys[1:], strict=False):
+        for y0, y1 in itertools.pairwise(ys):
             h = rng.uniform(8, 70)
             c = tuple(float(v) for v in np.clip(g * rng.uniform(0.6, 0.9), 0, 255))
-            part = textured((x, y1, 0), (0, y0 - y1, 0), (0, 0, h), np.full((2, 2, 3), np.asarray(c, np.uint8), np.uint8))
+            part = textured(
+                (x, y1, 0), (0, y0 - y1, 0), (0, 0, h), np.full((2, 2, 3), np.asarray(c, np.uint8), np.uint8)
+            )
             part.emissive = True
             pt.draw_part(part, 0)
         # Ground beyond the end of the street.
-        part = textured((x, lay.y_near - 60, 0), (0, lay.y_far - lay.y_near + 140, 0), (300, 0, 0),
-                        np.full((2, 2, 3), np.asarray(np.clip(g * 0.7, 0, 255), np.uint8), np.uint8))
+        part = textured(
+            (x, lay.y_near - 60, 0),
+            (0, lay.y_far - lay.y_near + 140, 0),
+            (300, 0, 0),
+            np.full((2, 2, 3), np.asarray(np.clip(g * 0.7, 0, 255), np.uint8), np.uint8),
+        )
         part.emissive = True
         pt.draw_part(part, 0)
 
@@ -757,6 +884,14 @@ class Scene:
         cam, look = self.cam, self.look
         y_back = b.y_face + b.side * b.depth
         box8 = np.array([[x, y, z] for x in (b.x0, b.x1) for y in (b.y_face, y_back) for z in (0.0, b.height)])
+        pc = cam.to_cam(box8)
+        if (pc[:, 2] < 0.15).all():
+            return
+        if (pc[:, 2] > 0.15).all():  # quick reject of blocks wholly off one side of the frame
+            u = cam.f * pc[:, 0] / pc[:, 2] + cam.width / 2
+            v = cam.f * pc[:, 1] / pc[:, 2] + cam.height / 2
+            if u.max() < 0 or u.min() > cam.width or v.max() < 0 or v.min() > cam.height:
+                return
         faces = [box8[[0, 1, 5, 4]], box8[[4, 5, 7, 6]], box8[[0, 2, 3, 1]], box8[[4, 6, 7, 5]]]
         ext = [e for e in (cam.screen_extent(f) for f in faces) if e is not None]
         if not ext:
@@ -766,8 +901,8 @@ class Scene:
         nearest = _dist_to_box(cam, b.x0, b.x1, min(b.y_face, y_back), max(b.y_face, y_back), 0, b.height)
         ppm = _ppm_for(cam, nearest, 36.0)
         # About one texel per screen pixel: more is wasted, less blurs.
-        cap_w = max(sw, 1.0) * 1.5 / max(b.x1 - b.x0, 1)
-        cap_h = max(sh, 1.0) * 1.5 / max(b.height, 1)
+        cap_w = max(sw, 1.0) * 1.1 / max(b.x1 - b.x0, 1)
+        cap_h = max(sh, 1.0) * 1.1 / max(b.height, 1)
         ppm = max(1.0, min(ppm, max(cap_w, cap_h, 4.0)))
         facade = _facade_texture(rng, b, ppm, look, self.lit_frac)
         normal = np.array([0.0, -b.side, 0.0])
@@ -778,14 +913,14 @@ class Scene:
             base = look.ambient + look.sun * (0.15 + 0.85 * ndl)
             lm = [float(base / t) for t in look.tint]
             if not self.lamps:
-                out8 = cv2.multiply(tex, (lm[0], lm[1], lm[2], 0.0))
+                out8 = cv2.multiply(tex, (lm[0], lm[1], lm[2], 0.0))  # type: ignore[call-overload]
                 return self._haze_plane(out8, o, a, bb)
             out = tex.astype(np.float32) * np.asarray(lm, np.float32)
             if self.lamps:  # street lights wash the lower walls at night
                 gh, gw = 6, 6
                 S, T = np.meshgrid(np.linspace(0, 1, gw), np.linspace(0, 1, gh))
                 P = o[None, None, :] + S[..., None] * a + T[..., None] * bb
-                add = np.zeros((gh, gw, 3), np.float32)
+                add: npt.NDArray[Any] = np.zeros((gh, gw, 3), np.float32)
                 for pos, col, power in self.lamps:
                     d2 = np.sum((P - pos[None, None, :]) ** 2, axis=2)
                     add += np.asarray(col, np.float32) * power / (1 + d2 / 16.0)[..., None]
@@ -814,10 +949,8 @@ class Scene:
             o = np.array([xe, b.y_face, b.height])
             a = np.array([0, b.side * b.depth, 0])
             bb = np.array([0, 0, -b.height])
-            side_tex = cv2.resize(facade[:, : max(2, facade.shape[1] // 6)], (max(4, int(b.depth * ppm / 2)),
-                                                                                max(4, facade.shape[0] // 2)))
-            side_tex = np.full_like(side_tex, np.asarray(wall_c, np.uint8))
-            side_tex = tx.modulate(side_tex, tx.random_noise_detail(rng, side_tex.shape[0], side_tex.shape[1]), 0.2)
+            side_tex = tx.solid(16, 16, wall_c)
+            side_tex = tx.modulate(side_tex, tx.random_noise_detail(rng, 16, 16), 0.2)
             part = textured(o, a, bb, lit_tex(side_tex, np.array([nx, 0, 0]), o, a, bb))
             part.emissive = True
             pt.draw_part(part, 0)
@@ -870,7 +1003,7 @@ class Scene:
         """Soft cast shadows on the ground plus contact shadows under objects."""
         if self.ground_mask is None:
             return
-        mask = np.zeros(img.shape[:2], np.uint8)
+        mask: npt.NDArray[Any] = np.zeros(img.shape[:2], np.uint8)
         L = self.look.sun_dir
         sun = self.look.sun > 0.1
         for o in objs:
@@ -925,6 +1058,10 @@ class Scene:
             x0, x1, y0, y1 = xs.min(), xs.max() + 1, ys.min(), ys.max() + 1
             if visible < MIN_VISIBLE or min(x1 - x0, y1 - y0) < min_side:
                 continue
+            # Slivers (cloth seen edge-on, a frame cut to a strip) are not recognisable objects.
+            bw, bh = x1 - x0, y1 - y0
+            if max(bw / bh, bh / bw) > MAX_ASPECT or len(xs) < MIN_FILL * bw * bh:
+                continue
             out.append((o.cls, (x0 + x1) / 2 / W, (y0 + y1) / 2 / H, (x1 - x0) / W, (y1 - y0) / H))
         return out
 
@@ -954,10 +1091,7 @@ class Placer:
             self.vx1 = self.vx0 + 4
 
     def free(self, x0: float, x1: float, y0: float, y1: float) -> bool:
-        for a0, a1, b0, b1 in self.taken:
-            if x0 < a1 and a0 < x1 and y0 < b1 and b0 < y1:
-                return False
-        return True
+        return not any(x0 < a1 and a0 < x1 and y0 < b1 and b0 < y1 for a0, a1, b0, b1 in self.taken)
 
     def take(self, x0: float, x1: float, y0: float, y1: float) -> None:
         self.taken.append((x0, x1, y0, y1))
@@ -1042,11 +1176,14 @@ def place_stall(scene: Scene, pl: Placer, rng: Rng) -> Obj | None:
     if spot is None:
         return None
     x, y = spot
-    yaw = _facing(side, rng) if builder not in (ob.vendor_cart, ob.tricycle_cart) or rng.random() < 0.5 \
+    yaw = (
+        _facing(side, rng)
+        if builder not in (ob.vendor_cart, ob.tricycle_cart) or rng.random() < 0.5
         else rng.uniform(-0.4, 0.4) + (math.pi if rng.random() < 0.5 else 0.0)
+    )
     if not pl.ok_on_screen(np.array([x, y, 1.0]), 2.0, 18):
         return None
-    o = builder(rng, Frame((x, y, 0.0 if abs(y) > lay.road_w / 2 else 0.0), yaw))
+    o = builder(rng, Frame((x, y, 0.0), yaw))
     pl.take(x - length / 2, x + length / 2, y - depth / 2, y + depth / 2)
     # A vendor tends the stall.
     if rng.random() < 0.6:
@@ -1081,8 +1218,12 @@ def place_laundry(scene: Scene, pl: Placer, rng: Rng, blocks: list[Block]) -> Ob
         if rng.random() < 0.5:
             return ob.draped_rail(rng, p0, p1)
         z = zf + rng.uniform(1.9, 2.4)
-        return ob.laundry_line(rng, b.facade_point(s - bw / 2 + 0.1, z, rng.uniform(0.6, 1.0)),
-                               b.facade_point(s + bw / 2 - 0.1, z, rng.uniform(0.6, 1.0)), sag=0.03)
+        return ob.laundry_line(
+            rng,
+            b.facade_point(s - bw / 2 + 0.1, z, rng.uniform(0.6, 1.0)),
+            b.facade_point(s + bw / 2 - 0.1, z, rng.uniform(0.6, 1.0)),
+            sag=0.03,
+        )
     if r < 0.7 and lay.lane:  # line across the lane between facing buildings
         x = pl.x()
         z = rng.uniform(2.5, 7.0)
@@ -1138,7 +1279,7 @@ def place_laundry(scene: Scene, pl: Placer, rng: Rng, blocks: list[Block]) -> Ob
     p0, p1 = np.array([x - length / 2, yk, 1.0]), np.array([x + length / 2, yk, 1.0])
     o = ob.draped_rail(rng, p0, p1)
     rail_c = (200, 200, 200) if rng.random() < 0.5 else (60, 100, 60)
-    o.support += [line([p0 - [1, 0, 0], p1 + [1, 0, 0]], 0.04, rail_c)]
+    o.support += [line([p0 - np.array([1, 0, 0]), p1 + np.array([1, 0, 0])], 0.04, rail_c)]
     for k in range(int(length + 3)):
         xx = x - length / 2 - 1 + k
         o.support.append(line([(xx, yk, 0), (xx, yk, 1.0)], 0.03, rail_c))
@@ -1162,7 +1303,7 @@ def place_structure(scene: Scene, pl: Placer, rng: Rng, blocks: list[Block]) -> 
             b = roofs[int(rng.integers(len(roofs)))]
             s = rng.uniform(2.0, max(2.1, b.x1 - b.x0 - 2))
             p = b.facade_point(s, b.height, -rng.uniform(2.0, max(2.1, b.depth - 2)))
-            if not pl.ok_on_screen(p + [0, 0, 1.5], 3.0, 16):
+            if not pl.ok_on_screen(p + np.array([0, 0, 1.5]), 3.0, 16):
                 return None
             if rng.random() < 0.8:
                 return ob.shed(rng, Frame(p, 0.0 if b.side > 0 else math.pi), on_roof=True)
@@ -1255,8 +1396,9 @@ def place_distractors(scene: Scene, pl: Placer, rng: Rng, blocks: list[Block], n
         pl.take(x - n * 0.35, x + n * 0.35, y - 0.8, y + 0.8)
         bike = rng.random() < 0.25
         for k in range(n):
-            objs.append(ob.scooter(rng, Frame((x - n * 0.35 + k * 0.7, y, 0), math.pi / 2 + rng.normal(0, 0.15)),
-                                   bicycle=bike))
+            objs.append(
+                ob.scooter(rng, Frame((x - n * 0.35 + k * 0.7, y, 0), math.pi / 2 + rng.normal(0, 0.15)), bicycle=bike)
+            )
     # People, the commonest occluders; crowds in market streets.
     n_people = int(rng.integers(0, 12) * boost) + (int(rng.integers(0, 20)) if rng.random() < 0.25 else 0)
     for _ in range(n_people):
@@ -1270,16 +1412,28 @@ def place_distractors(scene: Scene, pl: Placer, rng: Rng, blocks: list[Block], n
         um = rng.random() < (0.6 if look.rain else (0.15 * boost))
         objs.append(ob.person(rng, Frame((x, y, 0), rng.uniform(0, 2 * math.pi)), umbrella=um))
     # Street furniture.
-    furniture = [(ob.bench, 0.3), (ob.bin_box, 0.5), (ob.cabinet, 0.3), (ob.planter, 0.3), (ob.street_sign, 0.5),
-                 (ob.a_frame_sign, 0.4), (ob.cone, 0.25), (ob.bus_shelter, 0.2 * boost)]
+    furniture = [
+        (ob.bench, 0.3),
+        (ob.bin_box, 0.5),
+        (ob.cabinet, 0.3),
+        (ob.planter, 0.3),
+        (ob.street_sign, 0.5),
+        (ob.a_frame_sign, 0.4),
+        (ob.cone, 0.25),
+        (ob.bus_shelter, 0.2 * boost),
+    ]
     for builder, p in furniture:
         for _ in range(int(rng.integers(1, 3))):
             if rng.random() > p:
                 continue
             side = _side_choice(scene, rng)
             ln = 4.0 if builder is ob.bus_shelter else 1.2
-            spot = pl.walk_spot(side, ln, 1.0 if builder is not ob.bus_shelter else 1.8,
-                                "kerb" if builder in (ob.bus_shelter, ob.street_sign, ob.cone) else "any")
+            spot = pl.walk_spot(
+                side,
+                ln,
+                1.0 if builder is not ob.bus_shelter else 1.8,
+                "kerb" if builder in (ob.bus_shelter, ob.street_sign, ob.cone) else "any",
+            )
             if spot is None:
                 continue
             x, y = spot
@@ -1299,11 +1453,29 @@ def _balcony(rng: Rng, b: Block, s: float, zf: float, bw: float) -> Obj:
     c = (rng.uniform(170, 230),) * 3 if rng.random() < 0.6 else ob.dull(rng)
     parts = fr.box(0, -depth / 2, zf - 0.15, (bw, depth, 0.15), c)  # type: ignore[arg-type]
     if rng.random() < 0.5:
-        parts.append(fr.quad([(-bw / 2, -depth, zf), (bw / 2, -depth, zf), (bw / 2, -depth, zf + 1.05),
-                              (-bw / 2, -depth, zf + 1.05)], ob.jitter(c, rng, 20)))  # type: ignore[arg-type]
+        parts.append(
+            fr.quad(
+                [
+                    (-bw / 2, -depth, zf),
+                    (bw / 2, -depth, zf),
+                    (bw / 2, -depth, zf + 1.05),
+                    (-bw / 2, -depth, zf + 1.05),
+                ],
+                ob.jitter(c, rng, 20),
+            )
+        )  # type: ignore[arg-type]
         for sgn in (-1, 1):
-            parts.append(fr.quad([(sgn * bw / 2, -depth, zf), (sgn * bw / 2, 0, zf), (sgn * bw / 2, 0, zf + 1.05),
-                                  (sgn * bw / 2, -depth, zf + 1.05)], ob.jitter(c, rng, 25)))  # type: ignore[arg-type]
+            parts.append(
+                fr.quad(
+                    [
+                        (sgn * bw / 2, -depth, zf),
+                        (sgn * bw / 2, 0, zf),
+                        (sgn * bw / 2, 0, zf + 1.05),
+                        (sgn * bw / 2, -depth, zf + 1.05),
+                    ],
+                    ob.jitter(c, rng, 25),
+                )
+            )  # type: ignore[arg-type]
     else:
         rail = (60, 60, 60) if rng.random() < 0.5 else (200, 200, 200)
         parts.append(line([fr.p(-bw / 2, -depth, zf + 1.05), fr.p(bw / 2, -depth, zf + 1.05)], 0.04, rail))
@@ -1313,8 +1485,9 @@ def _balcony(rng: Rng, b: Block, s: float, zf: float, bw: float) -> Obj:
     return Obj(-1, parts, fr.p(0, -depth / 2, zf + 0.5), kind="balcony", shadow=False)
 
 
-def build_scene(seed: int, width: int, height: int, *, negatives_only: bool = False,
-                counts: tuple[int, int, int] | None = None) -> Scene:
+def build_scene(
+    seed: int, width: int, height: int, *, negatives_only: bool = False, counts: tuple[int, int, int] | None = None
+) -> Scene:
     """Lay out a street, camera, light and objects for ``seed`` (background not yet drawn)."""
     rng = np.random.default_rng(seed)
     lay = make_layout(rng)
@@ -1338,19 +1511,20 @@ def build_scene(seed: int, width: int, height: int, *, negatives_only: bool = Fa
     if not negatives_only:
         if counts is None:
             empty = rng.random() < 0.06
-            counts = (0, 0, 0) if empty else (int(rng.integers(0, 6)), int(rng.integers(0, 6)), int(rng.integers(0, 3)))
+            counts = (0, 0, 0) if empty else (int(rng.integers(0, 6)), int(rng.integers(1, 7)), int(rng.integers(0, 4)))
         for cls, n in enumerate(counts):
             for _ in range(n):
-                for _attempt in range(4):
+                for _attempt in range(6):
+                    found: Obj | None
                     if cls == 0:
-                        o = place_stall(scene, pl, rng)
+                        found = place_stall(scene, pl, rng)
                     elif cls == 1:
-                        o = place_laundry(scene, pl, rng, blocks)
+                        found = place_laundry(scene, pl, rng, blocks)
                     else:
-                        o = place_structure(scene, pl, rng, blocks)
-                    if o is not None:
-                        objs.append(o)
-                        vendor = o.meta.get("vendor")
+                        found = place_structure(scene, pl, rng, blocks)
+                    if found is not None:
+                        objs.append(found)
+                        vendor = found.meta.get("vendor")
                         if isinstance(vendor, Obj):
                             objs.append(vendor)
                         break
@@ -1358,7 +1532,9 @@ def build_scene(seed: int, width: int, height: int, *, negatives_only: bool = Fa
     return scene
 
 
-def place_distractors_facades(scene: Scene, pl: Placer, rng: Rng, blocks: list[Block], negatives_only: bool) -> list[Obj]:
+def place_distractors_facades(
+    scene: Scene, pl: Placer, rng: Rng, blocks: list[Block], negatives_only: bool
+) -> list[Obj]:
     """Facade-mounted distractors, known only once the facades are drawn."""
     boost = 1.6 if negatives_only else 1.0
     objs: list[Obj] = []
@@ -1372,8 +1548,14 @@ def place_distractors_facades(scene: Scene, pl: Placer, rng: Rng, blocks: list[B
         for s, zf, bw in b.balconies:
             objs.append(_balcony(rng, b, s, zf, bw))
         if rng.random() < 0.12 * boost and b.height > 6:
-            objs.append(ob.banner(rng, b.frame((b.x1 - b.x0) / 2, 0.05), min(b.x1 - b.x0 - 1, rng.uniform(4, 12)),
-                                  b.ground_floor + rng.uniform(0.5, 3)))
+            objs.append(
+                ob.banner(
+                    rng,
+                    b.frame((b.x1 - b.x0) / 2, 0.05),
+                    min(b.x1 - b.x0 - 1, rng.uniform(4, 12)),
+                    b.ground_floor + rng.uniform(0.5, 3),
+                )
+            )
     if rng.random() < 0.15 * boost:
         side = _side_choice(scene, rng)
         x = pl.x()
@@ -1386,9 +1568,9 @@ def place_distractors_facades(scene: Scene, pl: Placer, rng: Rng, blocks: list[B
 def apply_effects(img: Image, rng: Rng, look: Look, *, strength: float = 1.0, osd: bool | None = None) -> Image:
     """What a real CCTV pipeline does to a picture: rain, white balance, blur, noise, OSD text, JPEG."""
     h, w = img.shape[:2]
-    out = img.astype(np.float32)
+    out = img
     if look.rain:
-        streaks = np.zeros((h, w), np.uint8)
+        streaks: npt.NDArray[Any] = np.zeros((h, w), np.uint8)
         n = int(w * h / 900 * rng.uniform(0.3, 1.0))
         xs = rng.integers(0, w, n)
         ys = rng.integers(0, h, n)
@@ -1397,26 +1579,31 @@ def apply_effects(img: Image, rng: Rng, look: Look, *, strength: float = 1.0, os
         for x, y in zip(xs, ys, strict=False):
             cv2.line(streaks, (int(x), int(y)), (int(x) + dx, int(y) + ln), int(rng.integers(60, 160)), 1)
         streaks = cv2.GaussianBlur(streaks, (3, 3), 0)
-        out = out + streaks[..., None].astype(np.float32) * 0.35
-    # Exposure, contrast, white balance and saturation.
-    gain = np.array([rng.normal(1, 0.06), rng.normal(1, 0.04), rng.normal(1, 0.06)], np.float32) * strength \
-        + (1 - strength)
-    out = out * gain[None, None, :] * rng.uniform(0.8, 1.2)
-    if look.ir:
-        g = out.mean(axis=2, keepdims=True)
-        out = np.repeat(g * rng.uniform(1.1, 1.6), 3, axis=2)
-    else:
-        g = out.mean(axis=2, keepdims=True)
-        sat = rng.uniform(0.6, 1.25)
-        out = g + (out - g) * sat
+        out = cv2.scaleAdd(cv2.merge([streaks, streaks, streaks]), 0.35, img)
+    # Exposure, white balance and gamma as one lookup table per channel; saturation by blending with grey.
+    img = np.clip(out, 0, 255).astype(np.uint8) if out.dtype != np.uint8 else out
+    gain = np.array([rng.normal(1, 0.06), rng.normal(1, 0.04), rng.normal(1, 0.06)]) * strength + (1 - strength)
+    gain = gain * rng.uniform(0.8, 1.2)
     gamma = rng.uniform(0.8, 1.25)
-    out = 255.0 * np.power(np.clip(out, 0, 255) / 255.0, gamma)
+    x = np.arange(256, dtype=np.float64)
+    lut = (
+        np.stack([np.clip(255.0 * np.power(np.clip(x * g, 0, 255) / 255.0, gamma), 0, 255) for g in gain], axis=1)
+        .astype(np.uint8)
+        .reshape(256, 1, 3)
+    )
+    img = cv2.LUT(img, lut)
+    grey = cv2.cvtColor(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
+    if look.ir:
+        img = cv2.convertScaleAbs(grey, alpha=rng.uniform(0.9, 1.3))
+    else:
+        sat = rng.uniform(0.6, 1.25)
+        img = cv2.addWeighted(img, sat, grey, 1 - sat, 0)
     # Vignetting.
     if rng.random() < 0.4:
         yy, xx = np.ogrid[:h, :w]
         r2 = ((xx - w / 2) / (w / 2)) ** 2 + ((yy - h / 2) / (h / 2)) ** 2
-        out *= (1 - rng.uniform(0.1, 0.35) * r2 / 2)[..., None]
-    img = np.clip(out, 0, 255).astype(np.uint8)
+        vig = (255 * (1 - rng.uniform(0.1, 0.35) * r2 / 2)).astype(np.uint8)
+        img = cv2.multiply(img, cv2.merge([vig, vig, vig]), scale=1 / 255)
     # Lower-resolution source scaled up.
     if rng.random() < 0.3 * strength:
         f = rng.uniform(0.35, 0.8)
@@ -1432,19 +1619,24 @@ def apply_effects(img: Image, rng: Rng, look: Look, *, strength: float = 1.0, os
         kern = np.zeros((k, k), np.float32)
         ang = rng.uniform(0, math.pi)
         c = (k - 1) / 2
-        cv2.line(kern, (int(c - math.cos(ang) * c), int(c - math.sin(ang) * c)),
-                 (int(c + math.cos(ang) * c), int(c + math.sin(ang) * c)), 1.0, 1)
+        cv2.line(
+            kern,
+            (int(c - math.cos(ang) * c), int(c - math.sin(ang) * c)),
+            (int(c + math.cos(ang) * c), int(c + math.sin(ang) * c)),
+            1.0,
+            1,
+        )
         img = cv2.filter2D(img, -1, kern / max(kern.sum(), 1))
     # Sensor noise (stronger in the dark), with chroma noise.
     sigma = rng.uniform(1, 5) + (rng.uniform(3, 10) if look.night else 0)
     sigma *= strength
     if sigma > 0.5:
-        noise = np.empty((h, w, 3), np.int16)
-        cv2.randn(noise, 0, sigma)
+        # numpy's generator, not cv2.randn: OpenCV's global RNG would break determinism by seed.
         if rng.random() < 0.5:  # luma-correlated noise
-            noise[..., 1] = noise[..., 0]
-            noise[..., 2] = noise[..., 0]
-        img = np.clip(img.astype(np.int16) + noise, 0, 255).astype(np.uint8)
+            noise = np.repeat(rng.standard_normal((h, w, 1), dtype=np.float32) * sigma, 3, axis=2)
+        else:
+            noise = rng.standard_normal((h, w, 3), dtype=np.float32) * sigma
+        img = cv2.add(img, noise, dtype=cv2.CV_8U)
     # On-screen display: timestamp and camera name, as almost every CCTV frame has.
     if osd if osd is not None else rng.random() < 0.55:
         _osd(img, rng)
@@ -1452,8 +1644,9 @@ def apply_effects(img: Image, rng: Rng, look: Look, *, strength: float = 1.0, os
     if rng.random() < 0.85:
         q = int(rng.uniform(20, 95) if strength >= 1 else rng.uniform(60, 95))
         ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, q])
-        if ok:
-            img = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+        decoded = cv2.imdecode(buf, cv2.IMREAD_COLOR) if ok else None
+        if decoded is not None:
+            img = decoded
     return img
 
 
@@ -1462,14 +1655,18 @@ def _osd(img: Image, rng: Rng) -> None:
     scale = max(h, w) / 1280 * rng.uniform(0.6, 1.1)
     y = int(rng.uniform(0.03, 0.07) * h) + int(20 * scale)
     x = int(rng.uniform(0.01, 0.05) * w)
-    text = f"20{rng.integers(18, 27)}-{rng.integers(1, 13):02d}-{rng.integers(1, 29):02d} " \
-           f"{rng.integers(0, 24):02d}:{rng.integers(0, 60):02d}:{rng.integers(0, 60):02d}"
+    text = (
+        f"20{rng.integers(18, 27)}-{rng.integers(1, 13):02d}-{rng.integers(1, 29):02d} "
+        f"{rng.integers(0, 24):02d}:{rng.integers(0, 60):02d}:{rng.integers(0, 60):02d}"
+    )
     col = (255, 255, 255) if rng.random() < 0.8 else (0, 255, 255)
     th = max(1, int(2 * scale))
     cv2.putText(img, text, (x, y), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), th + 2, cv2.LINE_AA)
     cv2.putText(img, text, (x, y), cv2.FONT_HERSHEY_SIMPLEX, scale, col, th, cv2.LINE_AA)
     if rng.random() < 0.6:
-        name = f"CAM{rng.integers(1, 99):02d} " + "".join(chr(int(rng.integers(65, 91))) for _ in range(rng.integers(3, 8)))
+        name = f"CAM{rng.integers(1, 99):02d} " + "".join(
+            chr(int(rng.integers(65, 91))) for _ in range(rng.integers(3, 8))
+        )
         yb = h - int(rng.uniform(0.03, 0.06) * h)
         xb = w - int(w * rng.uniform(0.25, 0.4))
         cv2.putText(img, name, (xb, yb), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), th + 2, cv2.LINE_AA)

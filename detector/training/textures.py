@@ -7,23 +7,43 @@ renders stay deterministic given the scene seed.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 import numpy.typing as npt
 
-Image = npt.NDArray[np.uint8]
-FloatImage = npt.NDArray[np.float32]
+Image = npt.NDArray[Any]  # uint8 BGR; cv2 stubs return loosely typed arrays
+FloatImage = npt.NDArray[Any]
 
 # Photographs that ship inside the scikit-image wheel (no download): outdoor/indoor scenes and objects,
 # used as skins for goods, cloth prints, posters and shop-window contents.
-_COLOUR_PHOTOS = ("astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg", "motorcycle_left.png",
-                  "motorcycle_right.png", "color.png", "ihc.png", "hubble_deep_field.jpg", "retina.jpg")
+_COLOUR_PHOTOS = (
+    "astronaut.png",
+    "chelsea.png",
+    "coffee.png",
+    "rocket.jpg",
+    "motorcycle_left.png",
+    "motorcycle_right.png",
+    "color.png",
+    "ihc.png",
+    "hubble_deep_field.jpg",
+    "retina.jpg",
+)
 # Grey real textures: materials for walls, pavements, roofs and foliage.
-_GREY_TEXTURES = ("brick.png", "gravel.png", "grass.png", "moon.png", "camera.png", "coins.png",
-                  "text.png", "page.png", "clock_motion.png")
+_GREY_TEXTURES = (
+    "brick.png",
+    "gravel.png",
+    "grass.png",
+    "moon.png",
+    "camera.png",
+    "coins.png",
+    "text.png",
+    "page.png",
+    "clock_motion.png",
+)
 
 
 def _skimage_data_dir() -> Path:
@@ -32,7 +52,7 @@ def _skimage_data_dir() -> Path:
     return Path(skimage.__file__).parent / "data"
 
 
-@lru_cache(maxsize=None)
+@cache
 def photo(name: str) -> Image:
     """A bundled scikit-image photograph as BGR uint8 (grey ones converted to 3 channels)."""
     path = _skimage_data_dir() / name
@@ -43,7 +63,7 @@ def photo(name: str) -> Image:
     return img
 
 
-@lru_cache(maxsize=None)
+@cache
 def grey(name: str) -> Image:
     """A bundled grey texture, contrast-normalised to mean 128 (multiplicative detail)."""
     img = cv2.cvtColor(photo(name), cv2.COLOR_BGR2GRAY).astype(np.float32)
@@ -55,8 +75,9 @@ def colour_photos() -> tuple[str, ...]:
     return _COLOUR_PHOTOS
 
 
-def fractal_noise(rng: np.random.Generator, h: int, w: int, octaves: int = 5, base: int = 4,
-                  persistence: float = 0.55) -> Image:
+def fractal_noise(
+    rng: np.random.Generator, h: int, w: int, octaves: int = 5, base: int = 4, persistence: float = 0.55
+) -> Image:
     """Perlin-style fractal value noise in 0..255 (sum of smoothly upsampled random grids)."""
     acc = np.zeros((h, w), np.float32)
     amp, total = 1.0, 0.0
@@ -71,7 +92,7 @@ def fractal_noise(rng: np.random.Generator, h: int, w: int, octaves: int = 5, ba
     return (acc * 255).astype(np.uint8)
 
 
-@lru_cache(maxsize=None)
+@cache
 def noise_bank() -> tuple[Image, ...]:
     """A fixed set of noise tiles (deterministic) for stains, dirt and cloth wrinkles."""
     rng = np.random.default_rng(12345)
@@ -79,7 +100,7 @@ def noise_bank() -> tuple[Image, ...]:
     return tuple(tiles)
 
 
-def crop(rng: np.random.Generator, img: npt.NDArray[np.uint8], h: int, w: int) -> npt.NDArray[np.uint8]:
+def crop(rng: np.random.Generator, img: Image, h: int, w: int) -> Image:
     """A random crop of size (h, w), resizing the source first if it is smaller."""
     ih, iw = img.shape[:2]
     if ih < h or iw < w:
@@ -88,18 +109,25 @@ def crop(rng: np.random.Generator, img: npt.NDArray[np.uint8], h: int, w: int) -
         ih, iw = img.shape[:2]
     y = int(rng.integers(0, ih - h + 1))
     x = int(rng.integers(0, iw - w + 1))
-    return img[y:y + h, x:x + w]
+    return img[y : y + h, x : x + w]
 
 
 def tint(detail: Image, colour: tuple[float, float, float], strength: float = 1.0) -> Image:
     """Colour a grey detail texture (mean 128) with a BGR colour; strength scales the detail contrast."""
-    d = (detail.astype(np.float32) - 128.0) * strength + 128.0
-    out = d[..., None] / 128.0 * np.asarray(colour, np.float32)[None, None, :]
-    return np.clip(out, 0, 255).astype(np.uint8)
+    d = cv2.convertScaleAbs(detail, alpha=strength, beta=128.0 * (1.0 - strength))
+    c = (float(colour[0]) / 128.0, float(colour[1]) / 128.0, float(colour[2]) / 128.0, 0.0)
+    return cv2.multiply(cv2.merge([d, d, d]), c)  # type: ignore[call-overload]
 
 
-def random_grey_detail(rng: np.random.Generator, h: int, w: int, names: tuple[str, ...] | None = None,
-                       scale: float = 1.0) -> Image:
+def solid(h: int, w: int, colour: tuple[float, ...]) -> Image:
+    img = np.empty((h, w, 3), np.uint8)
+    img[:] = np.asarray(colour[:3], np.float64).clip(0, 255).astype(np.uint8)
+    return img
+
+
+def random_grey_detail(
+    rng: np.random.Generator, h: int, w: int, names: tuple[str, ...] | None = None, scale: float = 1.0
+) -> Image:
     """A crop of a grey real texture or noise tile, resampled by ``scale`` (texels per source pixel)."""
     pool = names or ("brick.png", "gravel.png", "grass.png", "moon.png")
     src_h = max(2, int(h / scale))
@@ -128,8 +156,7 @@ def random_photo_patch(rng: np.random.Generator, h: int, w: int) -> Image:
     return cv2.resize(c, (max(1, w), max(1, h)), interpolation=cv2.INTER_LINEAR)
 
 
-def stripes(h: int, w: int, c1: tuple[float, ...], c2: tuple[float, ...], period: int,
-            vertical: bool = True) -> Image:
+def stripes(h: int, w: int, c1: tuple[float, ...], c2: tuple[float, ...], period: int, vertical: bool = True) -> Image:
     idx = np.arange(w if vertical else h) // max(1, period // 2) % 2
     row = np.where(idx[:, None] == 0, np.asarray(c1[:3]), np.asarray(c2[:3])).astype(np.uint8)
     if vertical:

@@ -29,28 +29,46 @@ from typing import Any
 os.environ.setdefault("YOLO_OFFLINE", "1")
 os.environ.setdefault("YOLO_VERBOSE", "False")
 
-import yaml  # noqa: E402
+import yaml
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 
 
 @contextlib.contextmanager
 def no_network() -> Iterator[None]:
-    """Refuse every outgoing socket connection and DNS lookup inside the block."""
+    """Refuse every internet connection and DNS lookup inside the block.
+
+    Only AF_INET/AF_INET6 sockets are refused: torch's data-loader workers hand tensors over local
+    (AF_UNIX) sockets, which must keep working.
+    """
+    inet = {socket.AF_INET, socket.AF_INET6}
+    orig_connect, orig_connect_ex = socket.socket.connect, socket.socket.connect_ex
+    saved_funcs = {n: getattr(socket, n) for n in ("getaddrinfo", "create_connection")}
 
     def refuse(*_args: object, **_kwargs: object) -> None:
         raise OSError("streetwatch training is offline: network access refused")
 
-    saved = (socket.socket.connect, socket.socket.connect_ex, socket.getaddrinfo, socket.create_connection)
-    socket.socket.connect = refuse  # type: ignore[method-assign,assignment]
-    socket.socket.connect_ex = refuse  # type: ignore[method-assign,assignment]
-    socket.getaddrinfo = refuse  # type: ignore[assignment]
-    socket.create_connection = refuse  # type: ignore[assignment]
+    def connect(self: socket.socket, address: Any) -> None:
+        if self.family in inet:
+            refuse()
+        orig_connect(self, address)
+
+    def connect_ex(self: socket.socket, address: Any) -> int:
+        if self.family in inet:
+            refuse()
+        return orig_connect_ex(self, address)
+
+    setattr(socket.socket, "connect", connect)  # noqa: B010 - patching a C type's method
+    setattr(socket.socket, "connect_ex", connect_ex)  # noqa: B010
+    for n in saved_funcs:
+        setattr(socket, n, refuse)
     try:
         yield
     finally:
-        (socket.socket.connect, socket.socket.connect_ex, socket.getaddrinfo,  # type: ignore[method-assign]
-         socket.create_connection) = saved
+        setattr(socket.socket, "connect", orig_connect)  # noqa: B010
+        setattr(socket.socket, "connect_ex", orig_connect_ex)  # noqa: B010
+        for n, fn in saved_funcs.items():
+            setattr(socket, n, fn)
 
 
 def _quiet_settings() -> None:
@@ -58,9 +76,20 @@ def _quiet_settings() -> None:
     from ultralytics import settings
 
     with contextlib.suppress(Exception):  # a read-only settings file must not stop training
-        settings.update({"sync": False, "hub": False, "wandb": False, "mlflow": False, "comet": False,
-                         "clearml": False, "neptune": False, "dvc": False, "tensorboard": False,
-                         "raytune": False})
+        settings.update(
+            {
+                "sync": False,
+                "hub": False,
+                "wandb": False,
+                "mlflow": False,
+                "comet": False,
+                "clearml": False,
+                "neptune": False,
+                "dvc": False,
+                "tensorboard": False,
+                "raytune": False,
+            }
+        )
 
 
 def bf16_supported() -> bool:
@@ -70,10 +99,25 @@ def bf16_supported() -> bool:
     return '"bf16"' in Path(trainer.__file__).read_text()
 
 
-def train(data: Path, *, epochs: int, imgsz: int, model_yaml: str = "yolov8n.yaml", batch: int = 16,
-          device: str | None = None, project: Path, name: str, resume: bool = False, seed: int = 0,
-          time_hours: float | None = None, workers: int = 8, cache: bool | str = False,
-          amp: bool | str = False, patience: int = 100, **overrides: Any) -> Path:
+def train(
+    data: Path,
+    *,
+    epochs: int,
+    imgsz: int,
+    model_yaml: str = "yolov8n.yaml",
+    batch: int = 16,
+    device: str | None = None,
+    project: Path,
+    name: str,
+    resume: bool = False,
+    seed: int = 0,
+    time_hours: float | None = None,
+    workers: int = 8,
+    cache: bool | str = False,
+    amp: bool | str = False,
+    patience: int = 100,
+    **overrides: Any,
+) -> Path:
     """Train a detector from ``model_yaml`` on ``data`` and return the path of ``best.pt``.
 
     ``time_hours`` caps the wall time (ultralytics' ``time``, overrides ``epochs``). With ``resume``
@@ -94,9 +138,22 @@ def train(data: Path, *, epochs: int, imgsz: int, model_yaml: str = "yolov8n.yam
         else:
             model = YOLO(model_yaml)  # built from the yaml: random initialisation, nothing downloaded
             args: dict[str, Any] = dict(
-                data=str(Path(data).resolve()), epochs=epochs, imgsz=imgsz, batch=batch, project=str(project),
-                name=name, exist_ok=True, pretrained=False, amp=amp, plots=False, seed=seed, workers=workers,
-                cache=cache, patience=patience, verbose=True, deterministic=False,
+                data=str(Path(data).resolve()),
+                epochs=epochs,
+                imgsz=imgsz,
+                batch=batch,
+                project=str(project),
+                name=name,
+                exist_ok=True,
+                pretrained=False,
+                amp=amp,
+                plots=False,
+                seed=seed,
+                workers=workers,
+                cache=cache,
+                patience=patience,
+                verbose=True,
+                deterministic=False,
             )
             if device is not None:
                 args["device"] = device
@@ -105,7 +162,11 @@ def train(data: Path, *, epochs: int, imgsz: int, model_yaml: str = "yolov8n.yam
             args.update(overrides)
             model.train(**args)
     trainer = getattr(model, "trainer", None)
-    best = Path(trainer.best) if trainer is not None and getattr(trainer, "best", None) else run_dir / "weights" / "best.pt"
+    best = (
+        Path(trainer.best)
+        if trainer is not None and getattr(trainer, "best", None)
+        else run_dir / "weights" / "best.pt"
+    )
     if not best.is_file():
         best = last
     return best
@@ -156,8 +217,13 @@ def _aligned_data(data_yaml: Path, split: str, model_names: list[str], tmp: Path
                 if parts and int(float(parts[0])) in id_map:
                     lines.append(" ".join([str(id_map[int(float(parts[0]))]), *parts[1:]]))
         (out_lbl / f"{img.stem}.txt").write_text("\n".join(lines) + ("\n" if lines else ""))
-    new_cfg = {"path": str(tmp), "train": f"images/{split}", "val": f"images/{split}", split: f"images/{split}",
-               "names": dict(enumerate(model_names))}
+    new_cfg = {
+        "path": str(tmp),
+        "train": f"images/{split}",
+        "val": f"images/{split}",
+        split: f"images/{split}",
+        "names": dict(enumerate(model_names)),
+    }
     path = tmp / "data.yaml"
     path.write_text(yaml.safe_dump(new_cfg, sort_keys=False, allow_unicode=True))
     return path, id_map
@@ -175,8 +241,16 @@ def _count_instances(lbl_dir: Path, n_classes: int, id_map: dict[int, int]) -> l
     return counts
 
 
-def evaluate(data: Path, model: Path, *, imgsz: int = 640, conf: float = 0.001, split: str = "test",
-             batch: int = 16, device: str | None = None) -> dict[str, Any]:
+def evaluate(
+    data: Path,
+    model: Path,
+    *,
+    imgsz: int = 640,
+    conf: float = 0.001,
+    split: str = "test",
+    batch: int = 16,
+    device: str | None = None,
+) -> dict[str, Any]:
     """mAP of ``model`` on a YOLO dataset split, classes matched by name (DESIGN §3.1 ``eval``).
 
     Returns ``{"mAP50", "mAP50_95", "per_class": {name: {"mAP50", "mAP50_95", "instances"}}}`` with one
@@ -191,8 +265,16 @@ def evaluate(data: Path, model: Path, *, imgsz: int = 640, conf: float = 0.001, 
     with tempfile.TemporaryDirectory(prefix="streetwatch-eval-") as tmpdir, no_network():
         yaml_path, id_map = _aligned_data(data, split, model_names, Path(tmpdir))
         _, _, lbl_dir = _split_dirs(data, split)
-        kwargs: dict[str, Any] = dict(data=str(yaml_path), split=split, imgsz=imgsz, conf=conf, batch=batch,
-                                      plots=False, verbose=False, save_json=False)
+        kwargs: dict[str, Any] = dict(
+            data=str(yaml_path),
+            split=split,
+            imgsz=imgsz,
+            conf=conf,
+            batch=batch,
+            plots=False,
+            verbose=False,
+            save_json=False,
+        )
         if device is not None:
             kwargs["device"] = device
         metrics = yolo.val(**kwargs)
@@ -202,13 +284,17 @@ def evaluate(data: Path, model: Path, *, imgsz: int = 640, conf: float = 0.001, 
         ap = {int(c): float(box.ap[i]) for i, c in enumerate(box.ap_class_index)}
         per_class = {}
         for mid in sorted(set(id_map.values())):
-            per_class[model_names[mid]] = {"mAP50": ap50.get(mid, 0.0), "mAP50_95": ap.get(mid, 0.0),
-                                           "instances": int(counts[mid])}
+            per_class[model_names[mid]] = {
+                "mAP50": ap50.get(mid, 0.0),
+                "mAP50_95": ap.get(mid, 0.0),
+                "instances": int(counts[mid]),
+            }
         return {"mAP50": float(box.map50), "mAP50_95": float(box.map), "per_class": per_class}
 
 
-def false_positives_per_image(images_dir: Path, model: Path, conf: float = 0.25, *, imgsz: int = 640,
-                              device: str | None = None) -> float:
+def false_positives_per_image(
+    images_dir: Path, model: Path, conf: float = 0.25, *, imgsz: int = 640, device: str | None = None
+) -> float:
     """Mean number of detections at ``conf`` per image on distractor-only images (every one is false)."""
     from ultralytics import YOLO
 
@@ -222,8 +308,9 @@ def false_positives_per_image(images_dir: Path, model: Path, conf: float = 0.25,
             kwargs: dict[str, Any] = dict(conf=conf, imgsz=imgsz, verbose=False, stream=False)
             if device is not None:
                 kwargs["device"] = device
-            for r in yolo.predict([str(p) for p in images[i:i + 32]], **kwargs):
-                total += len(r.boxes)
+            for r in yolo.predict([str(p) for p in images[i : i + 32]], **kwargs):
+                boxes = getattr(r, "boxes", None)
+                total += 0 if boxes is None else len(boxes)
     return total / len(images)
 
 
@@ -264,9 +351,22 @@ def main(argv: list[str] | None = None) -> None:
     if args.cmd == "train":
         cache: bool | str = False if args.cache.lower() in {"false", "0", "no", ""} else args.cache
         amp: bool | str = False if args.amp.lower() in {"false", "0", "no", ""} else args.amp
-        best = train(args.data, epochs=args.epochs, imgsz=args.imgsz, model_yaml=args.model_yaml, batch=args.batch,
-                     device=args.device, project=args.project, name=args.name, resume=args.resume, seed=args.seed,
-                     time_hours=args.time, workers=args.workers, cache=cache, amp=amp)
+        best = train(
+            args.data,
+            epochs=args.epochs,
+            imgsz=args.imgsz,
+            model_yaml=args.model_yaml,
+            batch=args.batch,
+            device=args.device,
+            project=args.project,
+            name=args.name,
+            resume=args.resume,
+            seed=args.seed,
+            time_hours=args.time,
+            workers=args.workers,
+            cache=cache,
+            amp=amp,
+        )
         print(f"best: {best}")
         if args.copy_to is not None:
             args.copy_to.parent.mkdir(parents=True, exist_ok=True)

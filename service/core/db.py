@@ -98,7 +98,7 @@ def create_database(url: str, *, echo: bool = False) -> Database:
         kwargs["max_overflow"] = 20
         kwargs["pool_pre_ping"] = True
     else:
-        raise InputError(f"unsupported database {parsed.get_backend_name()!r}; use sqlite or postgresql")
+        raise InputError(f"unsupported database {parsed.get_backend_name()!r}; use sqlite or postgresql", field="--db")
     try:
         engine = create_engine(parsed, **kwargs)
     except (ImportError, ArgumentError) as error:

@@ -131,6 +131,9 @@
   }
 
   function renderDetail(item) {
+    // Keep what the operator was typing when a live update re-renders the same case.
+    const sameCase = detail.dataset.caseId === item.id && detail.dataset.status === item.status;
+    const typed = sameCase ? detail.querySelector("textarea[name=note]")?.value : "";
     const [lon, lat] = item.location.coordinates;
     const history = el("ol", { class: "history" }, ...item.history.map((h) =>
       el("li", {}, el("span", { class: "muted", text: time(h.at) }), " ",
@@ -152,6 +155,20 @@
       actionForm(item),
       el("h3", { text: "History 流转记录" }), history,
       el("p", { class: "small" }, el("a", { href: "/api/v1/cases/" + item.id + "/cap", target: "_blank", text: "CAP 1.2" })));
+    detail.dataset.caseId = item.id;
+    detail.dataset.status = item.status;
+    detail.dataset.seq = String(item.history.length ? item.history[item.history.length - 1].seq : 0);
+    const note = detail.querySelector("textarea[name=note]");
+    if (note && typed) note.value = typed;
+  }
+
+  async function loadCameras() {
+    const box = document.getElementById("cameras");
+    const { items } = await api("/api/v1/cameras");
+    box.replaceChildren(el("span", { text: "Cameras 摄像头: " }), ...(items.length ? items.map((c) =>
+      el("span", { class: "camera " + c.status, title: "last frame " + time(c.last_frame_at) },
+        "● " + c.id + (c.analysis_fps !== null ? " " + c.analysis_fps.toFixed(1) + " fps" : "") +
+        (c.frames_dropped ? " · " + c.frames_dropped + " dropped" : ""))) : [el("span", { text: "none reporting" })]));
   }
 
   const refresh = SW.debounce(() => load().catch(console.error), 250);
@@ -160,7 +177,12 @@
   form.addEventListener("submit", (e) => { e.preventDefault(); refresh(); });
   SW.live((change) => {
     refresh();
-    if (change.case_id === selected) select(selected).catch(console.error);
+    // Only changes the detail does not show yet (our own actions are already rendered).
+    if (change.case_id === selected && change.seq > Number(detail.dataset.seq || 0)) {
+      select(selected).catch(console.error);
+    }
   });
   load().catch(console.error);
+  loadCameras().catch(console.error);
+  setInterval(() => loadCameras().catch(console.error), 30000);
 })();

@@ -10,7 +10,12 @@
       api("/api/v1/cases?status=dispatched&limit=100"),
       api("/api/v1/cases?status=handled&limit=20"),
     ]);
-    const cards = open.items.map(card);
+    // Reuse unchanged cards: a live update must not wipe a note being typed.
+    const existing = new Map([...list.querySelectorAll("article.card")].map((node) => [node.dataset.id, node]));
+    const cards = open.items.map((item) => {
+      const node = existing.get(item.id);
+      return node && node.dataset.updated === item.updated_at ? node : card(item);
+    });
     if (!cards.length) cards.push(el("p", { class: "muted", text: "No open cases for your team. 暂无待处置案件。" }));
     if (done.items.length) {
       cards.push(el("h2", { class: "small muted", text: "Awaiting verification 待核查" }));
@@ -47,11 +52,11 @@
         submit.disabled = false;
       }
     });
-    return el("article", { class: "card" + (item.overdue ? " late" : ""), "data-id": item.id },
+    return el("article", { class: "card" + (item.overdue ? " late" : ""), "data-id": item.id, "data-updated": item.updated_at },
       el("h2", {}, CATEGORY[item.category] || item.category, " ", SW.overdueBadge(item)),
       el("p", {}, item.zone, " · ", el("span", { class: "muted", text: item.camera_id })),
       el("p", { class: "small" }, "Due 时限 ", el("b", { text: time(item.due_at) }), " · reported ", time(item.alerted_at)),
-      el("p", { class: "small" }, "📍 ", el("a", { href: "geo:" + lat + "," + lon, text: lat.toFixed(5) + ", " + lon.toFixed(5) }),
+      el("p", { class: "small" }, "位置 ", el("a", { href: "geo:" + lat + "," + lon, text: lat.toFixed(5) + ", " + lon.toFixed(5) }),
         " ±" + item.location_error_m.toFixed(0) + " m", item.grid ? " · grid " + item.grid.code : ""),
       SW.evidenceFigure(item),
       form);

@@ -36,22 +36,33 @@ def decode_clip(path: str, width: int, height: int, fps: int) -> list[bytes]:
     )
     sink = pipeline.get_by_name("sink")
     pipeline.set_state(Gst.State.PLAYING)
-    frames: list[bytes] = []
-    while True:
-        sample = sink.emit("pull-sample")
-        if sample is None:  # EOS or error
-            break
-        buffer = sample.get_buffer()
-        ok, info = buffer.map(Gst.MapFlags.READ)
-        if ok:
-            frames.append(bytes(info.data))
-            buffer.unmap(info)
     bus = pipeline.get_bus()
-    error = bus.pop_filtered(Gst.MessageType.ERROR)
+    frames: list[bytes] = []
+    waited = 0.0
+    while True:
+        # A damaged file can stall the decoder or fail without ending the stream: look at the bus
+        # between short waits and never wait for ever.
+        sample = sink.emit("try-pull-sample", Gst.SECOND // 2)
+        if sample is not None:
+            waited = 0.0
+            buffer = sample.get_buffer()
+            ok, info = buffer.map(Gst.MapFlags.READ)
+            if ok:
+                frames.append(bytes(info.data))
+                buffer.unmap(info)
+            continue
+        message = bus.pop_filtered(Gst.MessageType.ERROR | Gst.MessageType.EOS)
+        if message is not None and message.type == Gst.MessageType.ERROR:
+            pipeline.set_state(Gst.State.NULL)
+            err, debug = message.parse_error()
+            raise SystemExit(f"rtsp_server: cannot decode {path}: {err.message} ({debug})")
+        if message is not None or sink.get_property("eos"):
+            break
+        waited += 0.5
+        if waited >= 10:
+            pipeline.set_state(Gst.State.NULL)
+            raise SystemExit(f"rtsp_server: decoding {path} stalled")
     pipeline.set_state(Gst.State.NULL)
-    if error is not None:
-        err, debug = error.parse_error()
-        raise SystemExit(f"rtsp_server: cannot decode {path}: {err.message} ({debug})")
     if not frames:
         raise SystemExit(f"rtsp_server: {path} has no frames")
     return frames

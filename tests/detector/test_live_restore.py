@@ -215,7 +215,7 @@ def test_runner_stores_records_with_the_state_and_a_restart_does_not_duplicate(t
 
     camera = CameraRuntime(camera_config(), model=MODEL, state_dir=tmp_path, analysis_fps=2.0, evidence=False,
                            mono_clock=mono)
-    runner = LiveRunner([camera], StallAnalyser(), spool, mono_clock=mono)
+    runner = LiveRunner([camera], StallAnalyser(), spool, state_dir=tmp_path, mono_clock=mono)
     run_for(runner, camera, 0, 8)
     kinds = [(e.kind, e.key.split(":")[-1]) for e in spool.entries()]
     assert kinds == [("status", "cam-a"), ("alert", "violation.opened")]
@@ -225,7 +225,7 @@ def test_runner_stores_records_with_the_state_and_a_restart_does_not_duplicate(t
     # Restart: new runtime from the stored state, the stall still there.
     restarted = CameraRuntime(camera_config(), model=MODEL, state_dir=tmp_path, analysis_fps=2.0, evidence=False,
                               saved_state=spool.load_state("cam-a"), mono_clock=mono)
-    runner2 = LiveRunner([restarted], StallAnalyser(), spool, mono_clock=mono)
+    runner2 = LiveRunner([restarted], StallAnalyser(), spool, state_dir=tmp_path, mono_clock=mono)
     run_for(runner2, restarted, 12, 20)
     alerts = [e for e in spool.entries() if e.kind == "alert"]
     assert len(alerts) == 1, "no duplicate alert after the restart"

@@ -52,10 +52,10 @@ class RecordingService:
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
-            do_POST = _handle  # noqa: N815
-            do_PUT = _handle  # noqa: N815
+            do_POST = _handle
+            do_PUT = _handle
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: Any) -> None:
                 return
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -237,3 +237,17 @@ def test_audit_pusher_shares_the_client(tmp_path: Path, service: RecordingServic
     service.answers[f"{record.id}:{record.event}"] = [503, 201]
     assert pusher.send(record) is True and pusher.sent == 1
     pusher.close()
+
+
+def test_flush_gives_up_quickly_when_the_service_stays_down(tmp_path: Path, service: RecordingService) -> None:
+    spool = Spool(tmp_path / "spool.sqlite3")
+    service.down = True
+    sender = SpoolSender(spool, ServiceClient(service.url), min_backoff_s=1.0, max_backoff_s=5.0)
+    sender.start()
+    spool.put([alert(1)])
+    started = time.monotonic()
+    assert sender.flush(10) is False
+    assert time.monotonic() - started < 4, "a shutdown must not wait the whole flush timeout for a dead service"
+    sender.stop()
+    assert spool.pending() == 1, "kept for the next start"
+    spool.close()

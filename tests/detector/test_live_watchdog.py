@@ -198,7 +198,7 @@ class FakeStream:
         self.released = False
         self.served = 0
 
-    def isOpened(self) -> bool:  # noqa: N802
+    def isOpened(self) -> bool:
         return self.opened
 
     def grab(self) -> bool:

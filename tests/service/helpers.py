@@ -19,7 +19,7 @@ import uvicorn
 from service import crud
 from service.core.config import Settings
 from service.core.db import Database, open_database
-from service.main import create_app
+from service.main import GracefulServer, create_app
 from service.relay import Relay
 
 ROLES = ("camera", "operator", "officer", "supervisor", "admin")
@@ -118,7 +118,7 @@ def start_server(
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=2, lifespan="on")
-    server = uvicorn.Server(config)
+    server = GracefulServer(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20

@@ -27,10 +27,10 @@ from service.core.db import Database, open_database
 from service.core.errors import Invalid
 from service.core.security import Principal, sign_webhook, webhook_headers
 from service.core.ssrf import check_webhook_url
-from service.models import Case, OutboxMessage, WebhookDelivery, WebhookEndpoint
+from service.models import AlertRecordRow, Case, OutboxMessage, WebhookDelivery, WebhookEndpoint
 from service.relay import Relay, parse_retry_after
 from service.schemas import ActionRequest
-from tests.service.helpers import FakeClock, alert, new_case, settings_for, start_server
+from tests.service.helpers import FakeClock, alert, closed, new_case, settings_for, start_server
 from zones.alert import AlertRecord
 
 ADMIN = Principal(token_id="t", name="admin-test", role="admin", team=None, token_sha256="0" * 64)
@@ -259,6 +259,11 @@ def test_dispatch_then_later_changes_send_updated_messages(store: tuple[Database
     add_endpoint(db, "http://127.0.0.1:9/b")
     add_endpoint(db, "http://127.0.0.1:9/other", team="team-b")
     (case_id,) = dispatched_cases(db, settings, 1)
+    with db.reading() as session:
+        opened = json.loads(session.get(AlertRecordRow, (case_id, "violation.opened")).payload)  # type: ignore[union-attr]
+    # The camera reports the violation gone: the team hears about it too.
+    crud.ingest_alert(db=db, record=AlertRecord.model_validate(closed(opened)), actor=ADMIN, now=datetime.now(UTC),
+                      settings=settings)  # fmt: skip
     for action, note in (("handle", "done"), ("reopen", "not done"), ("handle", "done now"), ("close", None)):
         with db.writing() as session:
             crud.apply_action(
@@ -268,7 +273,8 @@ def test_dispatch_then_later_changes_send_updated_messages(store: tuple[Database
     with db.reading() as session:
         messages = session.scalars(select(OutboxMessage).order_by(OutboxMessage.created_at)).all()
         per_message = Counter(d.message_id for d in session.scalars(select(WebhookDelivery)))
-    assert [m.type for m in messages] == ["case.dispatched"] + ["case.updated"] * 4
+    assert [m.type for m in messages] == ["case.dispatched"] + ["case.updated"] * 5
+    assert json.loads(messages[1].payload)["data"]["change"]["kind"] == "cleared"
     assert all(m.team == "team-a" for m in messages)
     assert set(per_message.values()) == {2}  # both team-a endpoints, not team-b's
     body = json.loads(messages[0].payload)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -64,7 +65,8 @@ async def events(
         sent: set[int] = set()
         began = last_beat = time.monotonic()
         yield f"retry: 2000\nid: {start}\n\n"
-        while time.monotonic() - began < settings.sse_max_s:
+        stopping: threading.Event = request.app.state.stopping
+        while time.monotonic() - began < settings.sse_max_s and not stopping.is_set():
             if await request.is_disconnected():
                 return
             changes = await run_in_threadpool(_fetch, db, floor, principal)

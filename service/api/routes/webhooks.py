@@ -12,6 +12,7 @@ from service.api.deps import (
     AdminPrincipal,
     DbDep,
     NowDep,
+    ReviewerPrincipal,
     SessionDep,
     SettingsDep,
     SupervisorPrincipal,
@@ -23,7 +24,7 @@ EndpointId = Annotated[str, Path(max_length=36)]
 
 
 @router.get("/webhooks", response_model=WebhookList, responses=ERROR_RESPONSES, summary="Endpoints with backlog")
-def list_webhooks(principal: SupervisorPrincipal, session: SessionDep) -> WebhookList:
+def list_webhooks(principal: ReviewerPrincipal, session: SessionDep) -> WebhookList:
     return WebhookList(items=crud.list_webhooks(session))
 
 
@@ -78,7 +79,7 @@ def enable_webhook(
     summary="Outbox deliveries; status=failed lists the exhausted ones",
 )
 def list_deliveries(
-    principal: SupervisorPrincipal,
+    principal: ReviewerPrincipal,
     session: SessionDep,
     status: Literal["pending", "delivered", "failed"] | None = None,
     endpoint: Annotated[str | None, Query(max_length=36)] = None,

@@ -1,0 +1,84 @@
+"""The metric gate: every sample clip, audited with default settings and the default model, reports
+exactly the incidents of its truth file (category, zone, start within 5 s) and nothing else."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import REPO, run_cli
+
+SAMPLES = REPO / "sample_videos"
+CLIPS = sorted(p.name.removesuffix(".camera.yaml") for p in SAMPLES.glob("*.camera.yaml"))
+START_TOLERANCE_S = 5.0
+
+pytestmark = pytest.mark.slow
+
+
+def _alerts(out: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (out / "alerts.jsonl").read_text(encoding="utf-8").splitlines()]
+
+
+def _audit(clip: str, out: Path, *extra: str | Path) -> list[dict[str, Any]]:
+    truth = json.loads((SAMPLES / f"{clip}.truth.json").read_text(encoding="utf-8"))
+    done = run_cli(
+        "audit",
+        *extra,
+        "--camera",
+        SAMPLES / f"{clip}.camera.yaml",
+        "--out",
+        out,
+        "--start-time",
+        truth["start_time"],
+    )
+    assert done.returncode == 0, done.stderr
+    return _alerts(out)
+
+
+def test_there_are_at_least_three_sample_clips() -> None:
+    assert len(CLIPS) >= 3
+
+
+@pytest.mark.parametrize("clip", CLIPS)
+def test_sample_clip_reports_exactly_its_truth(tmp_path: Path, clip: str) -> None:
+    truth = json.loads((SAMPLES / f"{clip}.truth.json").read_text(encoding="utf-8"))["incidents"]
+    alerts = _audit(clip, tmp_path / "out", SAMPLES / f"{clip}.mp4")
+    unmatched = list(alerts)
+    missed = []
+    for incident in truth:
+        match = next(
+            (
+                alert
+                for alert in unmatched
+                if alert["category"] == incident["category"]
+                and alert["zone"] == incident["zone"]
+                and abs(alert["video_offset_s"]["start"] - incident["start_s"]) <= START_TOLERANCE_S
+            ),
+            None,
+        )
+        if match is None:
+            missed.append(incident)
+        else:
+            unmatched.remove(match)
+    found = [(a["category"], a["zone"], a["video_offset_s"]) for a in unmatched]
+    assert not missed, f"missed {missed}"
+    assert not unmatched, f"reported but not in the truth: {found}"
+
+
+def test_detect_then_replay_reproduces_the_audit(tmp_path: Path) -> None:
+    clip = "street_day" if "street_day" in CLIPS else CLIPS[0]
+    video = SAMPLES / f"{clip}.mp4"
+    direct = _audit(clip, tmp_path / "direct", video, "--sample-fps", "1")
+    detections = tmp_path / "detections.jsonl"
+    done = run_cli("detect", video, "--out", detections, "--sample-fps", "1")
+    assert done.returncode == 0, done.stderr
+    replayed = _audit(clip, tmp_path / "replayed", "--detections-from", detections)
+
+    def key(alert: dict[str, Any]) -> tuple[Any, ...]:
+        return (alert["category"], alert["zone"], alert["event"], alert["video_offset_s"], alert["bbox"])
+
+    assert direct, "the clip should raise at least one alert"
+    assert sorted(map(key, direct)) == sorted(map(key, replayed))

@@ -1,0 +1,200 @@
+"""The pages in a real browser (Debian's Chromium via chromedriver): an operator logs in, sees an AI
+report arrive live, files and dispatches it; the team's officer marks it handled from a phone-sized
+page with a note and a photo. Screenshots go to $STREETWATCH_SCREENSHOTS (else the test's tmp dir)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import struct
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.service.helpers import LiveServer, alert, ingest, settings_for, start_server
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+
+pytestmark = pytest.mark.browser
+
+
+def png(width: int, height: int, box: tuple[int, int, int, int]) -> bytes:
+    """A small street-like picture (sky, facade, pavement) with an orange 'stall' inside ``box``."""
+    x1, y1, x2, y2 = box
+    rows = []
+    for y in range(height):
+        row = bytearray([0])
+        for x in range(width):
+            if x1 <= x < x2 and y1 <= y < y2:
+                pixel = (230, 120, 30) if (x // 12 + y // 12) % 2 else (200, 90, 20)
+            elif y < height * 0.25:
+                pixel = (150, 180, 215)
+            elif y < height * 0.55:
+                pixel = (170, 150, 130) if (x // 40) % 2 else (160, 140, 120)
+            else:
+                pixel = (110, 110, 115)
+            row += bytes(pixel)
+        rows.append(bytes(row))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"".join(rows)))
+        + chunk(b"IEND", b"")
+    )
+
+
+@pytest.fixture
+def driver() -> Iterator[Any]:
+    missing = [path for path in (CHROMIUM, CHROMEDRIVER) if not Path(path).exists()]
+    try:
+        from selenium import webdriver
+    except ImportError:
+        missing.append("selenium (pip)")
+    if missing:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"browser test needs {missing}")
+        pytest.skip(f"browser test needs {missing}")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (
+        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--no-first-run", "--disable-dev-shm-usage", "--window-size=1400,1000",
+        "--lang=zh-CN",
+    ):  # fmt: skip
+        options.add_argument(flag)
+    browser = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=CHROMEDRIVER))
+    browser.implicitly_wait(0)
+    yield browser
+    browser.quit()
+
+
+@pytest.fixture
+def live(tmp_path: Path) -> Iterator[LiveServer]:
+    server = start_server(settings_for(f"sqlite:///{tmp_path / 'b.db'}"))
+    yield server
+    server.stop()
+    server.db.dispose()
+
+
+def test_operator_files_and_dispatches_officer_handles(driver: Any, live: LiveServer, tmp_path: Path) -> None:
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as EC
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    shots = Path(os.environ.get("STREETWATCH_SCREENSHOTS") or tmp_path / "screens")
+    shots.mkdir(parents=True, exist_ok=True)
+    wait = WebDriverWait(driver, 20)
+
+    def shot(name: str) -> None:
+        driver.save_screenshot(str(shots / f"{name}.png"))
+
+    def click(css: str) -> None:
+        """Click once clickable; live updates may re-render the element in between, so retry."""
+        for _ in range(20):
+            try:
+                wait.until(EC.element_to_be_clickable((By.CSS_SELECTOR, css))).click()
+                return
+            except StaleElementReferenceException:
+                continue
+        raise AssertionError(f"could not click {css}")
+
+    def login(token: str) -> None:
+        driver.delete_all_cookies()
+        driver.get(live.url + "/login")
+        driver.find_element(By.ID, "token").send_keys(token)
+        driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+
+    with live.client("camera") as camera:
+        status = {
+            "status": "online",
+            "last_frame_at": "2026-11-27T09:17:00+08:00",
+            "analysis_fps": 4.8,
+            "frames_dropped": 2,
+        }
+        assert camera.post("/api/v1/cameras/cam-jfdl-01/status", json=status).status_code == 200
+
+    # ---- the operator logs in and watches the live list
+    login(live.tokens["operator"])
+    wait.until(EC.url_to_be(live.url + "/"))
+    wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "#live.on")))
+    wait.until(EC.text_to_be_present_in_element((By.ID, "cameras"), "cam-jfdl-01 4.8 fps · 2 dropped"))
+    shot("01-command-centre-empty")
+
+    # ---- an AI report arrives (alert record + its snapshot) while the page is open
+    bbox = (250, 190, 390, 300)
+    image = png(640, 360, bbox)
+    digest = hashlib.sha256(image).hexdigest()
+    record = alert(
+        zone="解放东路人行道", bbox=list(bbox),
+        evidence=[{"kind": "snapshot", "path": "evidence/x/snapshot.png", "sha256": digest}],
+    )  # fmt: skip
+    with live.client("camera") as camera:
+        assert (
+            camera.put(f"/api/v1/evidence/{digest}", content=image, headers={"content-type": "image/png"}).status_code
+            == 200
+        )
+        assert ingest(camera, record).status_code == 201
+    row = wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, f"#cases tr[data-id='{record['id']}']")))
+    assert "解放东路人行道" in row.text and "待审核" in row.text
+    wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, f"#map circle[data-id='{record['id']}']")))
+    shot("02-report-arrived")
+
+    # ---- review: evidence with the detection box, then file and dispatch
+    click(f"#cases tr[data-id='{record['id']}']")
+    wait.until(
+        lambda d: d.execute_script(
+            "const i = document.querySelector('#detail figure img'); return i && i.naturalWidth > 0"
+        )
+    )
+    rect = wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "#detail svg.box rect")))
+    assert (rect.get_attribute("x"), rect.get_attribute("width")) == ("250", "140")
+    shot("03-evidence-with-box")
+    click("button[data-action=file]")
+    team = wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "#detail input[name=team]")))
+    assert team.get_attribute("value") == "team-a"  # the grid's team by default
+    click("button[data-action=dispatch]")
+    wait.until(EC.text_to_be_present_in_element((By.CSS_SELECTOR, "#detail h2"), "已派遣"))
+    shot("04-dispatched")
+
+    # ---- the officer, on a phone, marks it handled with a note and a photo
+    driver.set_window_size(390, 844)
+    login(live.tokens["officer"])
+    wait.until(EC.url_to_be(live.url + "/officer"))
+    card = wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, f"article.card[data-id='{record['id']}']")))
+    wait.until(
+        lambda d: d.execute_script(
+            "const i = document.querySelector('article.card img'); return i && i.naturalWidth > 0"
+        )
+    )
+    shot("05-officer-list")
+    photo = tmp_path / "after.png"
+    photo.write_bytes(png(320, 240, (0, 0, 0, 0)))
+    card.find_element(By.CSS_SELECTOR, "textarea[name=note]").send_keys("摊主已劝离 vendor moved on")
+    card.find_element(By.CSS_SELECTOR, "input[type=file]").send_keys(str(photo))
+    card.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, f"div.card.done[data-id='{record['id']}']")))
+    shot("06-officer-handled")
+
+    with live.client("operator") as operator:
+        case = operator.get(f"/api/v1/cases/{record['id']}").json()
+    assert case["status"] == "handled"
+    assert [(h["action"], h["actor"]) for h in case["history"][1:]] == [
+        ("file", "operator-1"), ("dispatch", "operator-1"), (None, "officer-1"), ("handle", "officer-1"),
+    ]  # fmt: skip
+    assert case["history"][-1]["note"] == "摊主已劝离 vendor moved on"
+    assert [e["kind"] for e in case["evidence"]] == ["snapshot", "handling_photo"]
+    logs = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+    assert logs == [], logs  # no JS errors, no CSP violations, no failed requests
+    if os.environ.get("STREETWATCH_SCREENSHOTS"):
+        shutil.copy(photo, shots / "officer-photo.png")
