@@ -50,8 +50,24 @@ def make_clip(path: Path) -> Path:
     if samples:
         return samples[0]
     subprocess.run(
-        ["ffmpeg", "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc=size=640x360:rate=10",
-         "-t", "10", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-y", str(path)],
+        [
+            "ffmpeg",
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=640x360:rate=10",
+            "-t",
+            "10",
+            "-c:v",
+            "libx264",
+            "-pix_fmt",
+            "yuv420p",
+            "-y",
+            str(path),
+        ],
         check=True,
     )
     return path
@@ -72,12 +88,26 @@ def replay(path: Path, seconds: float) -> Path:
 
 
 def camera_yaml(path: Path, camera_id: str, source: str) -> Path:
-    path.write_text(json.dumps({
-        "id": camera_id, "name": camera_id, "source": source, "timezone": "Asia/Shanghai",
-        "location": {"lon": 118.7969, "lat": 32.0603}, "max_gap_s": 3,
-        "zones": [{"name": "walk", "polygon": [[0, 0], [1, 0], [1, 1], [0, 1]],
-                   "categories": ["street_vending"], "dwell_s": 3}],
-    }))
+    path.write_text(
+        json.dumps(
+            {
+                "id": camera_id,
+                "name": camera_id,
+                "source": source,
+                "timezone": "Asia/Shanghai",
+                "location": {"lon": 118.7969, "lat": 32.0603},
+                "max_gap_s": 3,
+                "zones": [
+                    {
+                        "name": "walk",
+                        "polygon": [[0, 0], [1, 0], [1, 1], [0, 1]],
+                        "categories": ["street_vending"],
+                        "dwell_s": 3,
+                    }
+                ],
+            }
+        )
+    )
     return path
 
 
@@ -109,36 +139,80 @@ def main() -> None:
     processes: list[subprocess.Popen[bytes]] = []
     try:
         db = f"sqlite:///{work / 'service.db'}"
-        token = subprocess.run([STREETWATCH, "token", "create", "--role", "camera", "--name", "bench", "--db", db],
-                               capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
+        token = (
+            subprocess.run(
+                [STREETWATCH, "token", "create", "--role", "camera", "--name", "bench", "--db", db],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            .stdout.strip()
+            .splitlines()[-1]
+        )
         port = free_port()
         env = dict(os.environ, STREETWATCH_LOG_LEVEL="warning", YOLO_OFFLINE="1")
-        processes.append(subprocess.Popen([STREETWATCH, "serve", "--port", str(port), "--db", db], env=env,
-                                          stdout=subprocess.DEVNULL, stderr=(work / "serve.log").open("wb")))
+        processes.append(
+            subprocess.Popen(
+                [STREETWATCH, "serve", "--port", str(port), "--db", db],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=(work / "serve.log").open("wb"),
+            )
+        )
         wait_until(lambda: httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200, 60)
         clip = make_clip(work / "clip.mp4")
         if args.source == "rtsp":
             rtsp_port = free_port()
             log = work / "rtsp.log"
-            processes.append(subprocess.Popen(
-                ["/usr/bin/python3", str(RTSP_SERVER), "--port", str(rtsp_port), "--clip", str(clip),
-                 "--width", "640", "--height", "360", "--fps", "10"],
-                stdout=log.open("wb"), stderr=subprocess.STDOUT))
+            processes.append(
+                subprocess.Popen(
+                    [
+                        "/usr/bin/python3",
+                        str(RTSP_SERVER),
+                        "--port",
+                        str(rtsp_port),
+                        "--clip",
+                        str(clip),
+                        "--width",
+                        "640",
+                        "--height",
+                        "360",
+                        "--fps",
+                        "10",
+                    ],
+                    stdout=log.open("wb"),
+                    stderr=subprocess.STDOUT,
+                )
+            )
             wait_until(lambda: "READY" in log.read_text(), 120)
             source = f"rtsp://127.0.0.1:{rtsp_port}/cam"
         else:
             source = str(clip)
         cameras = [camera_yaml(work / f"cam{i}.yaml", f"cam-{i}", source) for i in range(args.cameras)]
         health_port = free_port()
-        command = [STREETWATCH, "run", "--push", f"http://127.0.0.1:{port}", "--state-dir", str(work / "state"),
-                   "--health-port", str(health_port), "--analysis-fps", str(args.analysis_fps)]
+        command = [
+            STREETWATCH,
+            "run",
+            "--push",
+            f"http://127.0.0.1:{port}",
+            "--state-dir",
+            str(work / "state"),
+            "--health-port",
+            str(health_port),
+            "--analysis-fps",
+            str(args.analysis_fps),
+        ]
         command += [a for c in cameras for a in ("--camera", str(c))]
         if args.model is not None:
             command += ["--model", str(args.model)]
         else:
             command += ["--detections-from", str(replay(work / "replay.jsonl", args.minutes * 60 + 120))]
-        run = subprocess.Popen(command, env=dict(env, STREETWATCH_TOKEN=token),
-                               stdout=subprocess.DEVNULL, stderr=(work / "run.log").open("wb"))
+        run = subprocess.Popen(
+            command,
+            env=dict(env, STREETWATCH_TOKEN=token),
+            stdout=subprocess.DEVNULL,
+            stderr=(work / "run.log").open("wb"),
+        )
         processes.append(run)
         started = time.monotonic()
         samples: list[tuple[float, float]] = []

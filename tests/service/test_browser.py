@@ -110,6 +110,9 @@ def test_operator_files_and_dispatches_officer_handles(driver: Any, live: LiveSe
         raise AssertionError(f"could not click {css}")
 
     def login(token: str) -> None:
+        # Leave the open page for a script-free one of the same site (cookies are deleted per site);
+        # the page's live updates would otherwise fetch without a session and log 401s.
+        driver.get(live.url + "/static/app.css")
         driver.delete_all_cookies()
         driver.get(live.url + "/login")
         driver.find_element(By.ID, "token").send_keys(token)
