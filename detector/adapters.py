@@ -12,6 +12,8 @@ from zones.detections import CLASS_IDS, CLASSES, Detections
 from zones.errors import ModelError
 
 UNMAPPED = -1
+XYXY_DECIMALS = 1
+CONFIDENCE_DECIMALS = 4
 
 
 def class_lookup(model_names: Mapping[int, str], class_map: Mapping[str, str] | None = None) -> npt.NDArray[np.int64]:
@@ -44,8 +46,10 @@ def from_ultralytics(result: Any, lookup: npt.NDArray[np.int64]) -> Detections:
     boxes = result.boxes
     if boxes is None or len(boxes) == 0:
         return Detections.empty()
-    xyxy = boxes.xyxy.cpu().numpy().astype(np.float64)
-    confidence = boxes.conf.cpu().numpy().astype(np.float64)
+    # Quantised exactly as the detections file stores them, so replaying `streetwatch detect`'s
+    # file reproduces what the live path decided, to the pixel.
+    xyxy = np.round(boxes.xyxy.cpu().numpy().astype(np.float64), XYXY_DECIMALS)
+    confidence = np.round(boxes.conf.cpu().numpy().astype(np.float64), CONFIDENCE_DECIMALS)
     model_class = boxes.cls.cpu().numpy().astype(np.int64)
     ours = lookup[np.clip(model_class, 0, len(lookup) - 1)]
     keep = ours != UNMAPPED
@@ -74,9 +78,9 @@ def to_records(detections: Detections) -> list[dict[str, Any]]:
     track_ids = detections.tracker_id
     return [
         {
-            "xyxy": [round(float(v), 1) for v in detections.xyxy[i]],
+            "xyxy": [round(float(v), XYXY_DECIMALS) for v in detections.xyxy[i]],
             "class": CLASSES[int(detections.class_id[i])],
-            "conf": round(float(detections.confidence[i]), 4),
+            "conf": round(float(detections.confidence[i]), CONFIDENCE_DECIMALS),
             "track_id": None if track_ids is None or track_ids[i] < 0 else int(track_ids[i]),
         }
         for i in range(len(detections))

@@ -61,7 +61,11 @@ def run_audit(request: AuditRequest) -> dict[str, Any]:
     replay = DetectionsFile(request.detections_from) if request.detections_from else None
     detector = None if replay else load_detector(request.model, class_map=config.class_map)
     model_ref = _model_ref(detector, replay)
-    pusher = Pusher(request.push, request.token, spool=request.out / "push-failed.jsonl") if request.push else None
+    pusher = (
+        Pusher(request.push, request.token, spool=request.out / "push-failed.jsonl", evidence_root=request.out)
+        if request.push
+        else None
+    )
     evidence = EvidenceWriter(request.out)
     started = time.perf_counter()
     records: dict[str, AlertRecord] = {}
@@ -69,7 +73,7 @@ def run_audit(request: AuditRequest) -> dict[str, Any]:
     video_names: list[str] = []
     elapsed_s = 0.0  # with --start-time, several videos are consecutive segments of one recording
     try:
-        jobs = request.videos or [None]
+        jobs: list[Path | None] = list(request.videos) or [None]
         for video in jobs:
             name = str(video) if video else str(request.detections_from)
             video_names.append(name)

@@ -42,7 +42,7 @@ from detector.evidence import EvidenceWriter
 from detector.incidents import IncidentEngine
 from detector.live_watchdog import OFFLINE_AFTER_S, Transition, Watchdog
 from detector.pipeline import CameraPipeline, PipelineContext
-from detector.push import ALERTS_PATH, ServiceClient, service_base
+from detector.push import ALERTS_PATH, ServiceClient, evidence_content_type, evidence_upload_path, service_base
 from detector.spool import Outgoing, Spool, SpoolSender
 from zones.alert import AlertRecord, ModelRef
 from zones.config import CameraConfig, load_camera_config
@@ -244,9 +244,7 @@ class CameraRuntime:
                 log.error("state.unusable camera=%s error=%r (starting with a fresh engine)", self.id, str(error))
             else:
                 if old_size == (width, height):
-                    self.pipeline = CameraPipeline(
-                        self._context(width, height), evidence=self.evidence, engine=engine
-                    )
+                    self.pipeline = CameraPipeline(self._context(width, height), evidence=self.evidence, engine=engine)
                     self.size = old_size
                     self.last_t = engine.last_t
                     log.info(
@@ -400,7 +398,6 @@ class CameraRuntime:
 # --------------------------------------------------------------------------- the runner
 
 
-_CONTENT_TYPES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png", ".mp4": "video/mp4"}
 _UPLOADED_MEMORY = 4096
 
 
@@ -415,9 +412,9 @@ def evidence_outgoing(record: AlertRecord, state_dir: Path) -> list[Outgoing]:
         if "://" in item.path:
             continue
         file = (state_dir / item.path).resolve()
-        body = json.dumps({"file": str(file), "content_type": _CONTENT_TYPES.get(file.suffix.lower(), "image/jpeg")})
+        body = json.dumps({"file": str(file), "content_type": evidence_content_type(file)})
         uploads.append(
-            Outgoing(kind="evidence", key=f"evidence:{item.sha256}", path=f"/api/v1/evidence/{item.sha256}", body=body)
+            Outgoing(kind="evidence", key=f"evidence:{item.sha256}", path=evidence_upload_path(item.sha256), body=body)
         )
     return uploads
 

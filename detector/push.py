@@ -26,6 +26,17 @@ ALERTS_PATH = "/api/v1/alerts"
 TOKEN_ENV = "STREETWATCH_TOKEN"
 
 
+EVIDENCE_CONTENT_TYPES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png", ".mp4": "video/mp4"}
+
+
+def evidence_content_type(path: Path) -> str:
+    return EVIDENCE_CONTENT_TYPES.get(path.suffix.lower(), "image/jpeg")
+
+
+def evidence_upload_path(sha256: str) -> str:
+    return f"/api/v1/evidence/{sha256}"
+
+
 def alerts_url(push: str) -> str:
     """Accepts the service's base URL or the full alerts endpoint."""
     push = push.rstrip("/")
@@ -130,6 +141,7 @@ class Pusher:
         token: str | None = None,
         *,
         spool: Path | None = None,
+        evidence_root: Path | None = None,
         attempts: int = 4,
         backoff_s: float = 0.5,
         timeout_s: float = 10.0,
@@ -139,13 +151,24 @@ class Pusher:
         self._attempts = attempts
         self._backoff_s = backoff_s
         self.spool = spool
+        self.evidence_root = evidence_root
+        self._uploaded: set[str] = set()
         self.sent = 0
         self.errors: list[dict[str, Any]] = []
 
     def send(self, record: AlertRecord) -> bool:
+        """Uploads the record's evidence files (so the service can show them), then the record."""
         body = record.model_dump_json()
         problem = ""
+        uploads = self._evidence_uploads(record)
         for attempt in range(self._attempts):
+            while uploads:
+                path, data, content_type = uploads[0]
+                delivery = self._service.put_bytes(path, data, content_type)
+                if delivery.outcome is not Outcome.DELIVERED:
+                    break
+                self._uploaded.add(path)
+                uploads.pop(0)
             delivery = self._service.post_json(self.url, body)
             if delivery.outcome is Outcome.DELIVERED:
                 self.sent += 1
@@ -159,6 +182,18 @@ class Pusher:
             with self.spool.open("a", encoding="utf-8") as handle:
                 handle.write(body + "\n")
         return False
+
+    def _evidence_uploads(self, record: AlertRecord) -> list[tuple[str, bytes, str]]:
+        if self.evidence_root is None:
+            return []
+        uploads = []
+        for item in record.evidence:
+            path = evidence_upload_path(item.sha256)
+            file = self.evidence_root / item.path
+            if "://" in item.path or path in self._uploaded or not file.is_file():
+                continue
+            uploads.append((path, file.read_bytes(), evidence_content_type(file)))
+        return uploads
 
     def close(self) -> None:
         self._service.close()

@@ -181,7 +181,8 @@ class VideoFile:
                     self.report.last_t = t
                     if sampler.take(t):
                         self.report.frames_sampled += 1
-                        yield Frame(index=index, t=t, image=frame.to_ndarray(format="bgr24"))
+                        image: npt.NDArray[np.uint8] = frame.to_ndarray(format="bgr24")  # type: ignore[assignment]
+                        yield Frame(index=index, t=t, image=image)
         except av.error.FFmpegError as error:
             self.report.problems.append(_reason(error))
         finally:
@@ -237,7 +238,7 @@ class ImageFolder:
             self.report.frames_read += 1
             self.report.frames_sampled += 1
             self.report.last_t = t
-            yield Frame(index=index, t=t, image=image)
+            yield Frame(index=index, t=t, image=np.asarray(image, dtype=np.uint8))
 
 
 KEYFRAME_MAX_INTERVAL_S = 4.0

@@ -28,7 +28,7 @@ AwareDatetime = Annotated[datetime, AfterValidator(_aware)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class VideoOffsets(_Strict):

@@ -26,7 +26,7 @@ from zones.categories import Category
 
 SESSION_COOKIE: Final = "streetwatch_session"
 CSRF_HEADER: Final = "X-CSRF-Token"
-PUBLIC_PATHS: Final[frozenset[str]] = frozenset({"/healthz", "/login", "/logout"})
+PUBLIC_PATHS: Final[frozenset[str]] = frozenset({"/healthz", "/login", "/logout", "/favicon.ico"})
 SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
 
 _bearer = HTTPBearer(auto_error=False, description="Token from `streetwatch token create`.")

@@ -59,6 +59,7 @@ ACCESS: dict[tuple[str, str], set[str] | str] = {
     ("GET", "/login"): PUBLIC,
     ("POST", "/login"): PUBLIC,
     ("POST", "/logout"): PUBLIC,
+    ("GET", "/favicon.ico"): PUBLIC,
 }
 
 
