@@ -67,3 +67,31 @@ def untrained_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_untrained_model(
         tmp_path_factory.mktemp("models") / "untrained.pt", {0: "stall", 1: "laundry", 2: "structure"}
     )
+
+
+def screenshot_page(page: Path, tmp_path: Path, *, size: tuple[int, int] = (1280, 2000)) -> Path:
+    """A headless Debian Chromium screenshot of a local page (skipped without Chromium, except in CI)."""
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("chromium is required in CI")
+        pytest.skip("chromium is not installed")
+    png = tmp_path / f"{page.stem}.png"
+    command = [
+        browser,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--hide-scrollbars",
+        f"--user-data-dir={tmp_path / 'chromium-profile'}",
+        f"--screenshot={png}",
+        f"--window-size={size[0]},{size[1]}",
+        page.resolve().as_uri(),
+    ]
+    subprocess.run(command, capture_output=True, timeout=120, check=False)
+    assert png.is_file(), "chromium wrote no screenshot"
+    return png

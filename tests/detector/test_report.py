@@ -6,7 +6,6 @@ import base64
 import os
 import re
 import shutil
-import subprocess
 import uuid
 from datetime import datetime, timedelta, timezone
 from html.parser import HTMLParser
@@ -20,6 +19,7 @@ import pytest
 
 from detector.evidence import EvidenceWriter
 from detector.report import cluster_places, format_offset, render_report, write_report
+from tests.conftest import screenshot_page
 from zones.alert import AlertRecord, EvidenceItem
 
 TZ = timezone(timedelta(hours=8))
@@ -349,36 +349,10 @@ def test_cluster_places(points: list[tuple[float, float]], expected: list[list[i
     assert cluster_places(np.array(points, dtype=float).reshape(-1, 2)) == expected
 
 
-def chromium() -> str | None:
-    return shutil.which("chromium") or shutil.which("chromium-browser")
-
-
 @pytest.mark.browser
 def test_report_screenshot_in_headless_chromium(audit: tuple[Path, list[AlertRecord]], tmp_path: Path) -> None:
-    browser = chromium()
-    if browser is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("chromium is required in CI")
-        pytest.skip("chromium is not installed")
     out, _ = audit
-    png = tmp_path / "report.png"
-    command = [
-        browser,
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--hide-scrollbars",
-        f"--user-data-dir={tmp_path / 'profile'}",
-        f"--screenshot={png}",
-        "--window-size=1280,2000",
-        (out / "report.html").resolve().as_uri(),
-    ]
-    subprocess.run(command, capture_output=True, timeout=120, check=False)
-    assert png.is_file(), "chromium wrote no screenshot"
+    png = screenshot_page(out / "report.html", tmp_path)
     shot = cv2.imread(str(png), cv2.IMREAD_COLOR)
     assert shot is not None and shot.shape[:2] == (2000, 1280)
     assert float(shot.std()) > 20, "the screenshot is blank"

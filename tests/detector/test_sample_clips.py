@@ -7,9 +7,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+import cv2
+import numpy as np
 import pytest
 
-from tests.conftest import REPO, run_cli
+from tests.conftest import REPO, run_cli, screenshot_page
 
 SAMPLES = REPO / "sample_videos"
 CLIPS = sorted(p.name.removesuffix(".camera.yaml") for p in SAMPLES.glob("*.camera.yaml"))
@@ -66,6 +68,19 @@ def test_sample_clip_reports_exactly_its_truth(tmp_path: Path, clip: str) -> Non
     found = [(a["category"], a["zone"], a["video_offset_s"]) for a in unmatched]
     assert not missed, f"missed {missed}"
     assert not unmatched, f"reported but not in the truth: {found}"
+    assert run_cli("verify", tmp_path / "out").returncode == 0
+
+
+@pytest.mark.browser
+def test_audit_report_of_a_real_video_renders_in_chromium(tmp_path: Path) -> None:
+    clip = "street_day" if "street_day" in CLIPS else CLIPS[0]
+    alerts = _audit(clip, tmp_path / "out", SAMPLES / f"{clip}.mp4")
+    assert alerts
+    shot = cv2.imread(str(screenshot_page(tmp_path / "out" / "report.html", tmp_path)))
+    assert shot is not None and shot.shape[:2] == (2000, 1280)
+    assert float(shot.std()) > 20, "the screenshot is blank"
+    # the report's navy header band rendered (CSS applied)
+    assert np.abs(shot[15, 640].astype(int) - np.array([0x44, 0x2A, 0x0F])).max() < 12
 
 
 def test_detect_then_replay_reproduces_the_audit(tmp_path: Path) -> None:
