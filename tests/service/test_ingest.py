@@ -57,7 +57,7 @@ def test_same_id_and_event_with_different_payload_is_409(server: LiveServer, cha
         (lambda r: r.update(started_at="2026-11-27T09:14:03"), "started_at"),  # no UTC offset
         (lambda r: r.update(id="not-a-uuid"), "id"),
         (lambda r: r.pop("camera_id"), "camera_id"),
-        (lambda r: r.update(video_offset_s={"start": float("inf"), "alert": 1.0, "end": None}), "non-finite"),
+        (lambda r: r.update(video_offset_s={"start": float("inf"), "alert": 1.0, "end": None}), "video_offset_s"),
         (lambda r: r.update(confidence=float("nan")), "confidence"),
     ],
 )
