@@ -72,6 +72,9 @@ IntArray = npt.NDArray[np.int64]
 _EPS: Final[float] = 1e-9
 
 
+_ALERT_ID_NAMESPACE = uuid.UUID("5f1e7b52-93a4-4a43-9d1c-0c5e2a7f6b10")
+
+
 def _new_id() -> str:
     return str(uuid.uuid4())
 
@@ -183,7 +186,11 @@ class IncidentEngine:
         max_gap_s: float | None = None,
         iou_threshold: float = CONTINUATION_IOU,
         id_factory: Callable[[], str] = _new_id,
+        id_namespace: str | None = None,
     ) -> None:
+        """``id_namespace`` (e.g. the camera id) makes alert ids reproducible: an incident that fires
+        gets a UUID derived from the namespace, zone, category, start time and place, so auditing the
+        same video again (and pushing it) repeats the same ids instead of creating new cases."""
         if max_gap_s is None:
             max_gap_s = float(zones.config.max_gap_s)
         if not math.isfinite(max_gap_s) or max_gap_s < 0:
@@ -195,6 +202,7 @@ class IncidentEngine:
         self.max_gap_s = float(max_gap_s)
         self.iou_threshold = float(iou_threshold)
         self._id_factory = id_factory
+        self.id_namespace = id_namespace
         self._zone_by_name: dict[str, Zone] = {z.name: z for z in zones.zones}
         # Class ids a zone cares about: frames without any skip its polygon test.
         self._zone_class_ids: dict[str, IntArray] = {
@@ -321,6 +329,7 @@ class IncidentEngine:
             "version": STATE_VERSION,
             "max_gap_s": self.max_gap_s,
             "iou_threshold": self.iou_threshold,
+            "id_namespace": self.id_namespace,
             "last_t": self._last_t,
             "finished": self._finished,
             "incidents": [inc.to_dict() for inc in self._open],
@@ -344,6 +353,7 @@ class IncidentEngine:
             max_gap_s=float(state["max_gap_s"]),
             iou_threshold=float(state["iou_threshold"]),
             id_factory=id_factory,
+            id_namespace=state.get("id_namespace"),
         )
         last_t = state.get("last_t")
         engine._last_t = None if last_t is None else float(last_t)
@@ -479,7 +489,16 @@ class IncidentEngine:
             self._restart(inc)
             return
         inc.alerted_t = alerted_t
+        if self.id_namespace is not None:
+            inc.id = self._reproducible_id(inc)
         events.append(IncidentEvent("opened", replace(inc), alerted_t))
+
+    def _reproducible_id(self, inc: Incident) -> str:
+        started = self._wall_clock(inc.started_t).isoformat(timespec="milliseconds")
+        # The start anchor, snapped to 8 px, tells two stalls that appear at the same moment apart.
+        place = ",".join(str(round(v / 8)) for v in inc.ref_anchor)
+        key = f"{self.id_namespace}|{inc.zone}|{inc.category}|{started}|{place}"
+        return str(uuid.uuid5(_ALERT_ID_NAMESPACE, key))
 
     def _restart(self, inc: Incident) -> None:
         """Make ``inc`` a fresh candidate that starts at its latest sighting."""

@@ -63,7 +63,9 @@ class CameraPipeline:
         self.context = context
         config = context.config
         self.zones = CameraZones(config, context.width, context.height)
-        self.engine = engine or IncidentEngine(self.zones, wall_clock=context.wall_clock, max_gap_s=config.max_gap_s)
+        self.engine = engine or IncidentEngine(
+            self.zones, wall_clock=context.wall_clock, max_gap_s=config.max_gap_s, id_namespace=config.id
+        )
         self.geolocator = Geolocator.from_config(config, context.width, context.height)
         self.grid_index = config.grid_index()
         self.evidence = evidence

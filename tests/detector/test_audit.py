@@ -154,3 +154,19 @@ def test_truncated_video_is_audited_in_part(tmp_path: Path, untrained_model: Pat
     [error] = json.loads((out / "summary.json").read_text())["errors"]
     assert error["error"] == "truncated" and error["video"] == str(cut)
     assert 0 < error["frames_read"] < error["frames_expected"] == 500
+
+
+def test_auditing_again_repeats_the_alert_ids(tmp_path: Path) -> None:
+    """Re-running an audit (e.g. with --push after a failed push) must not create new cases."""
+    camera = _camera(tmp_path)
+    side_by_side = [[100.0, 200.0, 180.0, 300.0], [200.0, 200.0, 280.0, 300.0]]
+    replay = _detections(tmp_path / "d.jsonl", {s: side_by_side for s in range(30)}, seconds=30, size=(640, 360))
+    ids = []
+    for run in ("first", "second"):
+        done = run_cli(
+            "audit", "--detections-from", replay, "--camera", camera, "--out", tmp_path / run, "--start-time", START
+        )
+        assert done.returncode == 0, done.stderr
+        ids.append(sorted(alert["id"] for alert in _alerts(tmp_path / run)))
+    assert len(ids[0]) == 2 and len(set(ids[0])) == 2  # two stalls starting together keep distinct ids
+    assert ids[0] == ids[1]
