@@ -147,7 +147,7 @@ class Pusher:
         timeout_s: float = 10.0,
     ) -> None:
         self.url = alerts_url(url)
-        self._service = ServiceClient(self.url, token, timeout_s=timeout_s)
+        self._service = ServiceClient(service_base(url), token, timeout_s=timeout_s)
         self._attempts = attempts
         self._backoff_s = backoff_s
         self.spool = spool
