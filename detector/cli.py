@@ -290,6 +290,11 @@ def main(argv: list[str] | None = None) -> None:
     except InputError as error:
         print(f"streetwatch: error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
+    except (PermissionError, IsADirectoryError, NotADirectoryError, FileNotFoundError) as error:
+        # A path the user gave that cannot be used (e.g. an --out folder without write permission).
+        where = error.filename or "a path"
+        print(f"streetwatch: error: {where}: {error.strerror or error}", file=sys.stderr)
+        raise SystemExit(2) from None
     except typer.Exit as done:
         raise SystemExit(done.exit_code) from None
     except (typer.Abort, KeyboardInterrupt):

@@ -170,3 +170,12 @@ def test_auditing_again_repeats_the_alert_ids(tmp_path: Path) -> None:
         ids.append(sorted(alert["id"] for alert in _alerts(tmp_path / run)))
     assert len(ids[0]) == 2 and len(set(ids[0])) == 2  # two stalls starting together keep distinct ids
     assert ids[0] == ids[1]
+
+
+def test_unusable_output_folder_exits_2(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    replay = _detections(tmp_path / "d.jsonl", {}, seconds=3, size=(640, 360))
+    done = run_cli("audit", "--detections-from", replay, "--camera", _camera(tmp_path), "--out", blocker / "out")
+    assert done.returncode == 2
+    assert "a-file/out" in done.stderr and "Traceback" not in done.stderr
