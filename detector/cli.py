@@ -23,6 +23,8 @@ from zones.errors import InputError
 # check for updates. Set before anything imports ultralytics.
 os.environ.setdefault("YOLO_OFFLINE", "1")
 os.environ.setdefault("YOLO_VERBOSE", "False")
+# Decompression bombs: OpenCV refuses images over this many pixels (read once, before first use).
+os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(8192 * 8192))
 
 app = typer.Typer(
     name="streetwatch",

@@ -220,16 +220,26 @@ class ImageFolder:
         self.fps = sample_fps or 1.0
         self.sample_fps = sample_fps
         self.report = SourceReport(frames_expected=len(self.files))
-        first = cv2.imread(str(self.files[0]))
+        first = self._read(self.files[0])
         if first is None:
-            raise VideoError("cannot decode the first image", file=str(self.files[0]))
+            raise VideoError(
+                "cannot decode the first image (corrupt, or over the decoder's pixel limit)", file=str(self.files[0])
+            )
         self.height, self.width = first.shape[:2]
         self.duration_s = len(self.files) / self.fps
+
+    def _read(self, file: Path) -> npt.NDArray[np.uint8] | None:
+        """Decodes one image; None when it is corrupt or larger than OPENCV_IO_MAX_IMAGE_PIXELS allows."""
+        try:
+            image = self._cv2.imread(str(file), self._cv2.IMREAD_COLOR)
+        except self._cv2.error:  # OpenCV refuses decompression bombs with an exception
+            return None
+        return None if image is None else np.asarray(image, dtype=np.uint8)
 
     def frames(self) -> Iterator[Frame]:
         for index, file in enumerate(self.files):
             t = index / self.fps
-            image = self._cv2.imread(str(file))
+            image = self._read(file)
             if image is None or image.shape[:2] != (self.height, self.width):
                 self.report.problems.append(f"{file.name}: unreadable or of another size")
                 self.report.error = "corrupt"
@@ -238,7 +248,7 @@ class ImageFolder:
             self.report.frames_read += 1
             self.report.frames_sampled += 1
             self.report.last_t = t
-            yield Frame(index=index, t=t, image=np.asarray(image, dtype=np.uint8))
+            yield Frame(index=index, t=t, image=image)
 
 
 KEYFRAME_MAX_INTERVAL_S = 4.0

@@ -83,3 +83,42 @@ def test_image_folder_skips_a_corrupt_image_and_reports_it(tmp_path: Path) -> No
     assert [f.t for f in frames] == [0.0, 2.0, 4.0]
     assert folder.report.error == "corrupt"
     assert "003.jpg" in (folder.report.detail or "")
+
+
+def _png_bomb(path: Path, side: int = 20000) -> Path:
+    """A 1-bit 20000×20000 PNG: about 50 KB on disk, 400 million pixels once decoded."""
+    import struct
+    import zlib
+
+    row = b"\x00" + b"\x00" * ((side + 7) // 8)
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)
+    body = chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(row * side, 9)) + chunk(b"IEND", b"")
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + body)
+    return path
+
+
+def test_decompression_bomb_in_an_image_folder_is_refused_not_decoded(tmp_path: Path) -> None:
+    cv2.imwrite(str(tmp_path / "000.jpg"), np.zeros((40, 60, 3), np.uint8))
+    _png_bomb(tmp_path / "001.png")
+    folder = ImageFolder(tmp_path, sample_fps=1.0)
+    assert [f.index for f in folder.frames()] == [0]
+    assert folder.report.error == "corrupt" and "001.png" in (folder.report.detail or "")
+
+
+def test_decompression_bomb_alone_exits_2(tmp_path: Path, untrained_model: Path) -> None:
+    from tests.conftest import run_cli
+
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    _png_bomb(folder / "000.png")
+    camera = tmp_path / "camera.yaml"
+    camera.write_text(
+        "id: cam-1\nname: c\nsource: x\ntimezone: UTC\nlocation: {lon: 0, lat: 0}\nzones: []\n", encoding="utf-8"
+    )
+    done = run_cli("audit", folder, "--camera", camera, "--out", tmp_path / "out", "--model", untrained_model)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "000.png: cannot decode the first image" in done.stderr
