@@ -14,7 +14,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
 from service import crud
-from service.api.deps import ERROR_RESPONSES, DbDep, ReaderPrincipal, SettingsDep
+from service.api.deps import ERROR_RESPONSES, MAX_OFFSET, DbDep, ReaderPrincipal, SettingsDep
 from service.core.clock import Clock
 from service.core.db import Database
 from service.core.security import Principal
@@ -53,7 +53,7 @@ async def events(
     db: DbDep,
     settings: SettingsDep,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
-    after: Annotated[int | None, Query(ge=0, description="Start after this change seq.")] = None,
+    after: Annotated[int | None, Query(ge=0, le=MAX_OFFSET, description="Start after this change seq.")] = None,
 ) -> StreamingResponse:
     if after is None and last_event_id and last_event_id.isdigit():
         after = int(last_event_id)
