@@ -171,7 +171,9 @@ class FrameRing:
 
     def _evict(self) -> None:
         newest = self._frames[-1].t
-        while self._frames and self._frames[0].t < newest - self.max_seconds:
+        # Compare spans (newest - oldest), not shifted times: `newest - max_seconds` rounds and
+        # could keep a frame whose span is a hair over the window.
+        while self._frames and newest - self._frames[0].t > self.max_seconds:
             self._drop(0)
         while len(self._frames) > self.max_frames or (self._bytes > self.max_bytes and len(self._frames) > 1):
             if len(self._frames) <= 2:
