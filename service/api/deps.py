@@ -177,3 +177,5 @@ CaseFilterDep = Annotated[crud.CaseFilter, Depends(case_filter)]
 MAX_OFFSET = 10**12
 """Upper bound for offsets and sequence numbers in queries: far beyond any real store, and within
 the 64-bit integers SQLite and PostgreSQL bind (a larger one was a 500, found by schemathesis)."""
+OffsetQuery = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Items to skip.")]
+"""The ``offset`` parameter of every paginated list."""

@@ -12,11 +12,11 @@ from fastapi.responses import FileResponse
 from service import crud
 from service.api.deps import (
     ERROR_RESPONSES,
-    MAX_OFFSET,
     CaseFilterDep,
     DbDep,
     NowDep,
     OfficerPrincipal,
+    OffsetQuery,
     ReaderPrincipal,
     SessionDep,
     SettingsDep,
@@ -41,7 +41,7 @@ def list_cases(
     filters: CaseFilterDep,
     now: NowDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Items to skip.")] = 0,
+    offset: OffsetQuery = 0,
 ) -> CaseList:
     """Newest first (by alerted_at). Officers see only cases dispatched to their team."""
     rows, total = crud.list_cases(session, filters=filters, actor=principal, now=now, limit=limit, offset=offset)

@@ -12,11 +12,11 @@ from sqlalchemy.exc import SQLAlchemyError
 from service import crud
 from service.api.deps import (
     ERROR_RESPONSES,
-    MAX_OFFSET,
     CaseFilterDep,
     CurrentPrincipal,
     DbDep,
     NowDep,
+    OffsetQuery,
     ReaderPrincipal,
     SessionDep,
     SupervisorPrincipal,
@@ -94,7 +94,7 @@ def cases_geojson(
     filters: CaseFilterDep,
     now: NowDep,
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
-    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Items to skip.")] = 0,
+    offset: OffsetQuery = 0,
 ) -> Response:
     rows, _ = crud.list_cases(session, filters=filters, actor=principal, now=now, limit=limit, offset=offset)
     collection = FeatureCollection(

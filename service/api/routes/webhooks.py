@@ -9,10 +9,10 @@ from fastapi import APIRouter, Path, Query, Request
 from service import crud
 from service.api.deps import (
     ERROR_RESPONSES,
-    MAX_OFFSET,
     AdminPrincipal,
     DbDep,
     NowDep,
+    OffsetQuery,
     ReviewerPrincipal,
     SessionDep,
     SettingsDep,
@@ -85,7 +85,7 @@ def list_deliveries(
     status: Literal["pending", "delivered", "failed"] | None = None,
     endpoint: Annotated[str | None, Query(max_length=36)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Items to skip.")] = 0,
+    offset: OffsetQuery = 0,
 ) -> DeliveryList:
     items, total = crud.list_deliveries(session, status=status, endpoint_id=endpoint, limit=limit, offset=offset)
     return DeliveryList(items=items, total=total)
