@@ -95,3 +95,20 @@ def screenshot_page(page: Path, tmp_path: Path, *, size: tuple[int, int] = (1280
     subprocess.run(command, capture_output=True, timeout=120, check=False)
     assert png.is_file(), "chromium wrote no screenshot"
     return png
+
+
+# Counts that the reliability tests report (inputs tried, faults injected, messages delivered): issue #8 wants
+# them visible in every run's output, so they are collected here and printed in pytest's terminal summary.
+_COUNTS: list[str] = []
+
+
+def report_count(line: str) -> None:
+    """Record one summary line, e.g. ``report_count("camera YAML fuzz: 200 mutations, 200 exit 2")``."""
+    _COUNTS.append(line)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if _COUNTS:
+        terminalreporter.section("reliability counts")
+        for line in _COUNTS:
+            terminalreporter.write_line(line)

@@ -151,7 +151,13 @@ def write_negatives(
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="python -m detector.training.dataset", description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", type=Path, required=True, help="output folder (data.yaml, images/, labels/)")
-    ap.add_argument("--train", type=int, default=6000, help="training images (seeds 0..N-1)")
+    ap.add_argument("--train", type=int, default=6000, help="training images (seeds SEED0..SEED0+N-1)")
+    ap.add_argument(
+        "--train-seed0",
+        type=int,
+        default=TRAIN_SEED0,
+        help="first training seed (a fine-tuning round can use seeds the previous round never saw)",
+    )
     ap.add_argument("--val", type=int, default=600, help=f"validation images (seeds from {VAL_SEED0})")
     ap.add_argument("--test", type=int, default=400, help=f"held-out test images (seeds from {TEST_SEED0})")
     ap.add_argument(
@@ -170,7 +176,7 @@ def main(argv: list[str] | None = None) -> None:
     size = (args.min_size, args.max_size)
     path = write_dataset(
         args.out,
-        train_seeds=range(TRAIN_SEED0, TRAIN_SEED0 + args.train),
+        train_seeds=range(args.train_seed0, args.train_seed0 + args.train),
         val_seeds=range(VAL_SEED0, VAL_SEED0 + args.val),
         test_seeds=range(TEST_SEED0, TEST_SEED0 + args.test) if args.test > 0 else None,
         negatives_fraction=args.negatives_fraction,

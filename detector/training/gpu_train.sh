@@ -14,6 +14,9 @@
 # the whole script fits a 10-minute command.
 #   SW_EPOCHS [300] upper bound on epochs   SW_BATCH [64]   SW_DEVICE [0]  SW_AMP [bf16]
 #   SW_CACHE [ram]  SW_WORKERS [nproc]      SW_WORK [/tmp/streetwatch-train]  PYTHON [python3]
+#   SW_INIT [yolov8n.yaml]  architecture yaml, or one of OUR checkpoints to fine-tune (e.g. models/streetwatch-v2.pt)
+#   SW_TRAIN_SEED0 [0]  first training seed (a fine-tuning round renders seeds the previous round never saw)
+#   SW_SET [""]  extra ultralytics arguments, space-separated KEY=VALUE (e.g. "val=False warmup_epochs=1")
 # Tiny smoke test on a CPU box:
 #   OUT=/tmp/o SW_TRAIN=40 SW_VAL=8 SW_TEST=8 SW_NEG=8 SW_IMGSZ=160 SW_EPOCHS=1 SW_HOURS= \
 #   SW_BATCH=8 SW_DEVICE=cpu SW_AMP=false SW_CACHE=false PYTHON=.venv/bin/python bash detector/training/gpu_train.sh
@@ -36,6 +39,10 @@ AMP=${SW_AMP:-bf16}
 CACHE=${SW_CACHE:-ram}
 WORKERS=${SW_WORKERS:-$(nproc)}
 WORK=${SW_WORK:-/tmp/streetwatch-train}
+INIT=${SW_INIT:-yolov8n.yaml}
+TRAIN_SEED0=${SW_TRAIN_SEED0:-0}
+SET_ARGS=()
+for kv in ${SW_SET:-}; do SET_ARGS+=(--set "$kv"); done
 export YOLO_OFFLINE=1 YOLO_VERBOSE=False PYTHONUNBUFFERED=1
 # Keep ultralytics' settings and caches out of the home directory of a shared machine.
 export YOLO_CONFIG_DIR="$WORK/yolo-config"
@@ -89,7 +96,7 @@ EOF
 DATA="$WORK/data"
 stamp "rendering $N_TRAIN/$N_VAL/$N_TEST (+$N_NEG negatives) images with $WORKERS workers"
 rm -rf "$DATA"
-$PY -m detector.training.dataset --out "$DATA" --train "$N_TRAIN" --val "$N_VAL" --test "$N_TEST" \
+$PY -m detector.training.dataset --out "$DATA" --train "$N_TRAIN" --train-seed0 "$TRAIN_SEED0" --val "$N_VAL" --test "$N_TEST" \
     --negatives "$N_NEG" --min-size "$MIN_SIZE" --max-size "$MAX_SIZE" --workers "$WORKERS" 2>&1 \
     | grep -v "img/s]$" || true
 test -f "$DATA/data.yaml"
@@ -119,12 +126,21 @@ grid = np.vstack([np.hstack(tiles[i:i + 3]) for i in range(0, len(tiles), 3)])
 cv2.imwrite(str(out / "samples_labelled.jpg"), grid, [cv2.IMWRITE_JPEG_QUALITY, 85])
 EOF
 
-stamp "training (imgsz $IMGSZ, batch $BATCH, time cap ${HOURS:-none} h, device $DEVICE, amp $AMP)"
+stamp "training from $INIT (imgsz $IMGSZ, batch $BATCH, time cap ${HOURS:-none} h, device $DEVICE, amp $AMP, ${SW_SET:-no extra args})"
+# If the machine's time runs out mid-training, the newest epoch checkpoint is already in $OUT.
+( while sleep 20; do
+    f="$WORK/runs/streetwatch/weights/last.pt"
+    [ -f "$f" ] && cp "$f" "$OUT/last.pt.tmp" && mv "$OUT/last.pt.tmp" "$OUT/last.pt"
+  done ) &
+SNAPSHOTS=$!
+trap 'kill $SNAPSHOTS 2>/dev/null || true' EXIT
 TIME_ARG=()
 if [ -n "$HOURS" ]; then TIME_ARG=(--time "$HOURS"); fi
 $PY -m detector.training.train train --data "$DATA/data.yaml" --epochs "$EPOCHS" --imgsz "$IMGSZ" \
-    --batch "$BATCH" --device "$DEVICE" --project "$WORK/runs" --name streetwatch "${TIME_ARG[@]}" \
-    --workers "$WORKERS" --cache "$CACHE" --amp "$AMP" --copy-to "$OUT/best.pt"
+    --model-yaml "$INIT" --batch "$BATCH" --device "$DEVICE" --project "$WORK/runs" --name streetwatch \
+    "${TIME_ARG[@]}" "${SET_ARGS[@]}" --workers "$WORKERS" --cache "$CACHE" --amp "$AMP" --copy-to "$OUT/best.pt"
+kill $SNAPSHOTS 2>/dev/null || true
+rm -f "$OUT/last.pt" "$OUT/last.pt.tmp"
 cp "$WORK/runs/streetwatch/results.csv" "$OUT/results.csv" 2>/dev/null || true
 cp "$WORK/runs/streetwatch/args.yaml" "$OUT/train_args.yaml" 2>/dev/null || true
 stamp "trained: $(ls -la "$OUT/best.pt")"
@@ -133,15 +149,18 @@ stamp "evaluating on the held-out test renders"
 EVAL_DEV=$DEVICE
 $PY -m detector.training.train eval --data "$DATA/data.yaml" --model "$OUT/best.pt" --imgsz "$IMGSZ" \
     --split test --device "$EVAL_DEV" --json | tail -n 1 > "$WORK/test_metrics.json"
-$PY -m detector.training.train fp --images "$DATA/negatives/images" --model "$OUT/best.pt" --imgsz "$IMGSZ" \
-    --conf 0.25 --device "$EVAL_DEV" | tail -n 1 > "$WORK/fp.json"
-$PY - "$WORK" "$OUT" "$N_TRAIN" "$N_VAL" "$N_TEST" "$N_NEG" "$IMGSZ" "$MIN_SIZE" "$MAX_SIZE" <<'EOF'
+for conf in 0.25 0.35; do
+    $PY -m detector.training.train fp --images "$DATA/negatives/images" --model "$OUT/best.pt" --imgsz "$IMGSZ" \
+        --conf "$conf" --device "$EVAL_DEV" | tail -n 1 > "$WORK/fp-$conf.json"
+done
+$PY - "$WORK" "$OUT" "$N_TRAIN" "$N_VAL" "$N_TEST" "$N_NEG" "$IMGSZ" "$MIN_SIZE" "$MAX_SIZE" "$TRAIN_SEED0" "$INIT" <<'EOF'
 import csv, hashlib, json, sys
 from pathlib import Path
 work, out = Path(sys.argv[1]), Path(sys.argv[2])
-n_train, n_val, n_test, n_neg, imgsz, lo, hi = (int(v) for v in sys.argv[3:10])
+n_train, n_val, n_test, n_neg, imgsz, lo, hi, seed0 = (int(v) for v in sys.argv[3:11])
+init = sys.argv[11]
 test = json.loads((work / "test_metrics.json").read_text())
-fp = json.loads((work / "fp.json").read_text())
+fp = {c: json.loads((work / f"fp-{c}.json").read_text())["false_positives_per_image"] for c in ("0.25", "0.35")}
 epochs = 0
 results = work / "runs" / "streetwatch" / "results.csv"
 if results.is_file():
@@ -149,9 +168,9 @@ if results.is_file():
         epochs = sum(1 for _ in csv.DictReader(f))
 metrics = {
     "test": test,
-    "false_positives_per_image": fp["false_positives_per_image"], "fp_conf": fp["conf"],
-    "epochs_completed": epochs, "imgsz": imgsz, "model_yaml": "yolov8n.yaml",
-    "data": {"train_seeds": [0, n_train], "val_seeds": [1_000_000, 1_000_000 + n_val],
+    "false_positives_per_image_by_conf": fp,
+    "epochs_completed": epochs, "imgsz": imgsz, "init": init,
+    "data": {"train_seeds": [seed0, seed0 + n_train], "val_seeds": [1_000_000, 1_000_000 + n_val],
              "test_seeds": [1_500_000, 1_500_000 + n_test], "negatives_seeds": [2_000_000, 2_000_000 + n_neg],
              "negatives_fraction": 0.1, "imgsz_range": [lo, hi]},
     "sha256": hashlib.sha256((out / "best.pt").read_bytes()).hexdigest(),

@@ -136,7 +136,9 @@ def train(
             model = YOLO(str(last))
             model.train(resume=True)
         else:
-            model = YOLO(model_yaml)  # built from the yaml: random initialisation, nothing downloaded
+            model = YOLO(model_yaml)  # a yaml builds random weights; a .pt of ours is fine-tuned; nothing downloads
+            # ultralytics drops loaded weights when pretrained is False, so only a yaml may train from scratch.
+            from_scratch = Path(model_yaml).suffix.lower() in {".yaml", ".yml"}
             args: dict[str, Any] = dict(
                 data=str(Path(data).resolve()),
                 epochs=epochs,
@@ -145,7 +147,7 @@ def train(
                 project=str(project),
                 name=name,
                 exist_ok=True,
-                pretrained=False,
+                pretrained=not from_scratch,
                 amp=amp,
                 plots=False,
                 seed=seed,
@@ -333,6 +335,13 @@ def main(argv: list[str] | None = None) -> None:
     t.add_argument("--cache", default="false", help="false | ram | disk")
     t.add_argument("--amp", default="false", help="false | bf16")
     t.add_argument("--copy-to", type=Path, default=None, help="copy best.pt here when done")
+    t.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra ultralytics training argument, e.g. --set val=False --set warmup_epochs=1 (repeatable)",
+    )
     e = sub.add_parser("eval", help="mAP on a split, classes matched by name")
     e.add_argument("--data", type=Path, required=True)
     e.add_argument("--model", type=Path, required=True)
@@ -351,6 +360,12 @@ def main(argv: list[str] | None = None) -> None:
     if args.cmd == "train":
         cache: bool | str = False if args.cache.lower() in {"false", "0", "no", ""} else args.cache
         amp: bool | str = False if args.amp.lower() in {"false", "0", "no", ""} else args.amp
+        extra: dict[str, Any] = {}
+        for item in args.set:
+            key, sep, value = item.partition("=")
+            if not sep or not key:
+                ap.error(f"--set expects KEY=VALUE, got {item!r}")
+            extra[key] = yaml.safe_load(value)
         best = train(
             args.data,
             epochs=args.epochs,
@@ -366,6 +381,7 @@ def main(argv: list[str] | None = None) -> None:
             workers=args.workers,
             cache=cache,
             amp=amp,
+            **extra,
         )
         print(f"best: {best}")
         if args.copy_to is not None:

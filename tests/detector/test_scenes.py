@@ -228,3 +228,52 @@ def test_clip_video_is_h264_at_25_fps() -> None:
             assert (stream.width, stream.height) == (clips.WIDTH, clips.HEIGHT)
             duration = float(stream.duration * stream.time_base)
             assert 30 <= duration <= 120
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("start", "keeps_weights"), [("checkpoint", True), ("yaml", False)])
+def test_training_from_our_checkpoint_keeps_its_weights(
+    tmp_path: Path, untrained_model: Path, start: str, keeps_weights: bool
+) -> None:
+    """A city fine-tunes from a .pt of ours: training must start from those weights, not a fresh model.
+
+    With a zero learning rate nothing moves, so the result equals the starting checkpoint exactly when the
+    checkpoint was used (ultralytics silently discards loaded weights when ``pretrained`` is False).
+    """
+    import torch
+
+    from detector.training.train import train
+
+    data = write_dataset(
+        tmp_path / "ds",
+        train_seeds=range(0, 4),
+        val_seeds=range(VAL_SEED0, VAL_SEED0 + 2),
+        workers=1,
+        imgsz_range=(128, 160),
+    )
+    best = train(
+        data,
+        epochs=1,
+        imgsz=64,
+        model_yaml=str(untrained_model) if start == "checkpoint" else "yolov8n.yaml",
+        batch=4,
+        device="cpu",
+        project=tmp_path / "runs",
+        name="ft",
+        workers=0,
+        optimizer="SGD",
+        lr0=0.0,
+        momentum=0.0,
+        weight_decay=0.0,
+        warmup_epochs=0,
+        warmup_bias_lr=0.0,
+        val=False,
+    )
+
+    def first_conv(path: Path) -> torch.Tensor:
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+        model = ckpt.get("ema") or ckpt["model"]
+        return model.float().state_dict()["model.0.conv.weight"]
+
+    same = torch.allclose(first_conv(best), first_conv(untrained_model), atol=1e-3)
+    assert same is keeps_weights
