@@ -49,6 +49,7 @@ from service.models import (
     WebhookEndpoint,
 )
 from service.schemas import (
+    MAX_URL_LENGTH,
     ActionRequest,
     CameraStatusIn,
     CaseChangePublic,
@@ -128,6 +129,9 @@ def revoke_tokens_named(session: Session, *, name: str, now: datetime) -> int:
 def add_webhook(
     session: Session, *, team: str, url: str, now: datetime, allow_private: bool
 ) -> tuple[WebhookEndpoint, str]:
+    if len(url) > MAX_URL_LENGTH:
+        # Normalising (IDNA, percent-encoding) can lengthen a URL past the column that stores it.
+        raise Invalid(f"webhook URL is longer than {MAX_URL_LENGTH} characters once normalised")
     check_webhook_url(url, allow_private=allow_private)
     secret = new_webhook_secret()
     row = WebhookEndpoint(id=_new_id(), team=team, url=url, secret=secret, created_at=now)

@@ -19,15 +19,17 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.api.deps import PUBLIC_PATHS, default_deny
+from service.api.deps import PUBLIC_PATHS, default_deny, refuse_unstorable_text
 from service.api.routes import alerts, cameras, cases, events, exports, pages, tokens, webhooks
 from service.core.clock import Clock, utc_now
 from service.core.config import Settings
 from service.core.db import Database, open_database
 from service.core.errors import ServiceError
 from service.core.metrics import IngestCounters
+from service.core.throttle import AuthThrottle
 from service.relay import Relay
 
 VERSION = "0.1.0"
@@ -75,6 +77,22 @@ class GracefulServer(uvicorn.Server):
         if isinstance(stopping, threading.Event):
             stopping.set()
         await super().shutdown(sockets)
+
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+# FastAPI's answer when a body cannot even be decoded (not UTF-8); invalid JSON is already a 422.
+_UNPARSABLE_BODY = "There was an error parsing the body"
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this URL. Starlette's 405 names only the first route that
+    matched the path, so GET /tokens hid POST /tokens from ``Allow`` (found by schemathesis)."""
+    allowed = []
+    for method in _METHODS:
+        scope = dict(request.scope, method=method)
+        if any(route.matches(scope)[0] is Match.FULL for route in request.app.router.routes):
+            allowed.append(method)
+    return allowed
 
 
 def _wants_html(request: Request) -> bool:
@@ -126,19 +144,24 @@ def create_app(
             "Every route needs `Authorization: Bearer <token>` (or the login cookie) except `/healthz` "
             "and the login page. Roles: camera (ingest, camera status, evidence upload), operator "
             "(review, dispatch, verify), officer (own team's dispatched cases), supervisor (operator + "
-            "handle, outbox, metrics), admin (everything, tokens, webhooks)."
+            "handle, outbox, metrics), admin (everything, tokens, webhooks). Text in paths, queries and "
+            "JSON bodies must not contain NUL characters (422 `string_unstorable`); "
+            "times lie between 1970 and 9000 UTC (422 `datetime_out_of_range`)."
         ),
         lifespan=lifespan,
         openapi_url=None,  # served by exports.openapi, behind auth; no CDN-backed docs UI
         docs_url=None,
         redoc_url=None,
         max_body_size=settings.max_body_bytes,
-        dependencies=[Depends(default_deny)],
+        dependencies=[Depends(default_deny), Depends(refuse_unstorable_text)],
     )
     app.state.settings = settings
     app.state.db = database
     app.state.clock = clock
     app.state.ingest_counters = IngestCounters()
+    app.state.auth_throttle = AuthThrottle(
+        max_failures=settings.auth_failures_max, window_s=settings.auth_failure_window_s, clock=clock
+    )
     app.state.stopping = threading.Event()
     app.state.relay = relay
 
@@ -166,14 +189,6 @@ def create_app(
     async def _service_error(request: Request, error: ServiceError) -> Response:
         return JSONResponse({"detail": error.detail}, status_code=error.status_code)
 
-    @app.exception_handler(StarletteHTTPException)
-    async def _http_error(request: Request, error: StarletteHTTPException) -> Response:
-        if error.status_code == 401 and _wants_html(request):
-            return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
-        if error.status_code == 413 and request.url.path == _INGEST_PATH:
-            app.state.ingest_counters.inc("too_large")
-        return await http_exception_handler(request, error)
-
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, error: RequestValidationError) -> Response:
         if request.url.path == _INGEST_PATH:
@@ -185,6 +200,21 @@ def create_app(
             for item in error.errors()
         ]
         return JSONResponse({"detail": detail}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, error: StarletteHTTPException) -> Response:
+        if error.status_code == 401 and _wants_html(request):
+            return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
+        if error.status_code == 413 and request.url.path == _INGEST_PATH:
+            app.state.ingest_counters.inc("too_large")
+        if error.status_code == 405:
+            error.headers = {**(error.headers or {}), "Allow": ", ".join(allowed_methods(request))}
+        if error.status_code == 400 and error.detail == _UNPARSABLE_BODY:
+            # One answer for every unusable body (found by schemathesis: a non-UTF-8 body was an
+            # undocumented 400 while invalid JSON was a 422).
+            unparsable = [{"loc": ("body",), "msg": "body is not UTF-8 JSON", "type": "json_invalid"}]
+            return await _invalid(request, RequestValidationError(unparsable))
+        return await http_exception_handler(request, error)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

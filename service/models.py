@@ -193,7 +193,7 @@ class WebhookDelivery(Base):
     status: Mapped[str] = mapped_column(String(16))  # pending | delivered | failed
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     failures: Mapped[int] = mapped_column(Integer, default=0)
-    # Start of the retry window (creation, or an operator's manual retry).
+    # Start of the retry window: the first failed attempt after creation, an operator's requeue or a 410.
     retry_from: Mapped[datetime]
     next_attempt_at: Mapped[datetime]
     lease_owner: Mapped[str | None] = mapped_column(String(64))

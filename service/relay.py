@@ -182,7 +182,10 @@ class Relay:
 
     def backoff_s(self, attempts: int) -> float:
         """Exponential backoff with equal jitter: uniform in [d/2, d], d = base·2^(n-1) capped."""
-        delay = min(self.settings.retry_cap_s, self.settings.retry_base_s * 2 ** max(0, attempts - 1))
+        # attempts keeps counting across operator requeues; 2**1024 no longer fits a float, so the
+        # exponent stops at 1023 (float products overflow to inf, which the cap then bounds).
+        exponent = min(max(0, attempts - 1), 1023)
+        delay = min(self.settings.retry_cap_s, self.settings.retry_base_s * 2.0**exponent)
         return delay / 2 + self.rng.uniform(0, delay / 2)
 
     def record(self, lease: Lease, outcome: Outcome) -> None:
@@ -193,6 +196,9 @@ class Relay:
                 # Our lease expired and another relay took over; it will record its own attempt.
                 log.warning("lost lease on delivery %s", lease.delivery_id)
                 return
+            # Fresh window: nothing has failed since the delivery was written or requeued (both set
+            # next_attempt_at = retry_from; after a failure next_attempt_at lies past it).
+            fresh_window = delivery.next_attempt_at <= delivery.retry_from
             delivery.attempts += 1
             delivery.last_attempt_at = now
             delivery.last_status_code = outcome.status_code
@@ -204,13 +210,19 @@ class Relay:
                 delivery.delivered_at = now
                 return
             delivery.failures += 1
+            if fresh_window:
+                # The retry window runs from the first failed attempt, not from when the message was
+                # written: time the relay itself was down (or busy with a backlog) must not use up the
+                # receiver's 3 days, or one failed attempt after a long relay outage would kill a message.
+                delivery.retry_from = now
             endpoint = session.get(WebhookEndpoint, lease.endpoint_id, with_for_update=True)
             if outcome.kind == "gone":
-                # The delivery stays pending: re-enabling the endpoint resumes it.
+                # The delivery stays pending: re-enabling the endpoint resumes it, with a fresh window
+                # (the days the endpoint stayed disabled are not the receiver failing).
                 if endpoint is not None and endpoint.disabled_at is None:
                     endpoint.disabled_at = now
                     endpoint.disabled_reason = "receiver answered 410 Gone"
-                delivery.next_attempt_at = now
+                delivery.next_attempt_at = delivery.retry_from = now
                 return
             if (now - delivery.retry_from).total_seconds() >= self.settings.retry_for_s:
                 delivery.status = "failed"

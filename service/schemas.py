@@ -3,10 +3,12 @@ what a client may see: no token hashes, leases, payload hashes, row versions or 
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Literal
+import re
+from datetime import UTC, datetime
+from typing import Annotated, Any, Final, Literal
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AnyHttpUrl, BaseModel, BeforeValidator, ConfigDict, Field, UrlConstraints
+from pydantic_core import PydanticCustomError
 
 from service.core.lifecycle import Action, Status
 from service.core.security import Role
@@ -14,6 +16,61 @@ from zones.alert import AwareDatetime, GeoPoint, GridRef
 from zones.categories import Category, ObjectClass
 
 TEAM_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+MAX_COUNT: Final = 2**53 - 1
+"""Bound for counters: fits the BIGINT columns (a larger one was a 500) and is read exactly by
+every JSON parser, including schemathesis' own (it rounds 2**63 - 1 up through a float)."""
+MAX_URL_LENGTH: Final = 2048
+_ISO_8601 = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ]")
+
+
+def _iso_8601_only(value: object) -> object:
+    # pydantic's lax datetime also reads numbers and numeric strings as Unix times: "until=0.5" meant
+    # 1970-01-01T00:00:00.5Z instead of an error (found by schemathesis).
+    if isinstance(value, datetime) or (isinstance(value, str) and _ISO_8601.match(value)):
+        return value
+    raise PydanticCustomError(
+        "datetime_iso8601", "expected an ISO 8601 date-time with offset, e.g. 2026-11-27T09:14:03+08:00"
+    )
+
+
+EARLIEST: Final = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST: Final = datetime(9000, 1, 1, tzinfo=UTC)
+
+
+def time_out_of_range(value: datetime) -> str | None:
+    """Why a timestamp cannot be stored and computed with, or None. ``0001-01-01T00:00+14:00`` has no
+    UTC equivalent and ``9999-12-31`` plus a handling deadline overflows: both were 500s."""
+    try:
+        utc = value.astimezone(UTC)
+    except OverflowError:
+        utc = None
+    if utc is None or not EARLIEST <= utc < LATEST:
+        return f"time must lie between {EARLIEST.date()} and {LATEST.date()} (UTC)"
+    return None
+
+
+def _storable_time(value: datetime) -> datetime:
+    if (problem := time_out_of_range(value)) is not None:
+        raise PydanticCustomError("datetime_out_of_range", problem)
+    return value
+
+
+IsoDatetime = Annotated[AwareDatetime, BeforeValidator(_iso_8601_only), AfterValidator(_storable_time)]
+"""A timezone-aware datetime given as ISO 8601 text (never a number)."""
+
+
+def _json_integer(value: object) -> object:
+    # FastAPI validates bodies in pydantic's lax mode, where false is 0 and "7" is 7 (found by
+    # schemathesis); JSON Schema's integer is any integral number, 7.0 included.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError("expected a JSON integer")
+    return value
+
+
+JsonInt = Annotated[int, BeforeValidator(_json_integer)]
+"""An integer as JSON Schema means it: a number with no fraction, never a bool or a string."""
 
 
 class _In(BaseModel):
@@ -119,9 +176,14 @@ class ActionRequest(_In):
 
 class CameraStatusIn(_In):
     status: Literal["online", "offline"]
-    last_frame_at: AwareDatetime | None = Field(default=None, description="Capture time of the newest frame.")
-    frames_dropped: int = Field(default=0, ge=0, description="Frames dropped since the worker started.")
-    analysis_fps: float | None = Field(default=None, ge=0, le=1000, description="Frames analysed per second.")
+    last_frame_at: IsoDatetime | None = Field(default=None, description="Capture time of the newest frame.")
+    frames_dropped: JsonInt = Field(
+        default=0, ge=0, le=MAX_COUNT, description="Frames dropped since the worker started."
+    )
+    # strict: no bool or string for a number (JSON's integers are numbers too).
+    analysis_fps: float | None = Field(
+        default=None, ge=0, le=1000, strict=True, description="Frames analysed per second."
+    )
 
 
 class CameraPublic(_Out):
@@ -174,7 +236,7 @@ class WhoAmI(_Out):
 
 class WebhookCreate(_In):
     team: str = Field(pattern=TEAM_PATTERN)
-    url: AnyHttpUrl
+    url: Annotated[AnyHttpUrl, UrlConstraints(max_length=MAX_URL_LENGTH)]
 
 
 class WebhookPublic(_Out):

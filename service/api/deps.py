@@ -1,5 +1,8 @@
 """Typed dependencies: database, clock, settings, and who is calling with which role.
 
+Dependencies that do no blocking I/O are ``async def``: FastAPI runs each plain ``def`` dependency in
+its thread pool, and a dozen thread hops per request cost more than the request on a busy machine.
+
 Authentication is default-deny: ``default_deny`` is an app-wide dependency that rejects every route
 not in ``PUBLIC_PATHS`` without a valid token, so a route that forgets its role check is still not
 public. Role checks on top are ``Annotated`` aliases (``ReviewerPrincipal`` …).
@@ -7,11 +10,13 @@ public. Role checks on top are ``Annotated`` aliases (``ReviewerPrincipal`` …)
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import json
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import datetime
 from typing import Annotated, Any, Final
 
 from fastapi import Depends, HTTPException, Query, Request, status
+from fastapi.exceptions import RequestValidationError
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
@@ -21,7 +26,8 @@ from service.core.config import Settings
 from service.core.db import Database
 from service.core.lifecycle import Status
 from service.core.security import Principal, Role, csrf_token, same_digest
-from zones.alert import AwareDatetime
+from service.core.throttle import AuthThrottle
+from service.schemas import IsoDatetime
 from zones.categories import Category
 
 SESSION_COOKIE: Final = "streetwatch_session"
@@ -33,17 +39,17 @@ _bearer = HTTPBearer(auto_error=False, description="Token from `streetwatch toke
 _cookie = APIKeyCookie(name=SESSION_COOKIE, auto_error=False, description="Set by the login page.")
 
 
-def get_db(request: Request) -> Database:
+async def get_db(request: Request) -> Database:
     db: Database = request.app.state.db
     return db
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_now(request: Request) -> datetime:
+async def get_now(request: Request) -> datetime:
     clock: Clock = request.app.state.clock
     return clock()
 
@@ -57,6 +63,25 @@ DbDep = Annotated[Database, Depends(get_db)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 NowDep = Annotated[datetime, Depends(get_now)]
 SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def get_throttle(request: Request) -> AuthThrottle:
+    throttle: AuthThrottle = request.app.state.auth_throttle
+    return throttle
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else ""
+
+
+def refuse_if_throttled(request: Request, throttle: AuthThrottle) -> None:
+    retry_after = throttle.retry_after_s(client_address(request))
+    if retry_after is not None:
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            f"too many failed authentications from this address; retry in {retry_after} s",
+            headers={"Retry-After": str(retry_after)},
+        )
 
 
 def _route_path(request: Request) -> str:
@@ -83,13 +108,19 @@ def get_optional_principal(
         token, via_cookie = cookie, True
     else:
         return None
+    public = _route_path(request) in PUBLIC_PATHS
+    throttle = get_throttle(request)
+    if not public:
+        # Refused before the lookup: a blocked address learns nothing, so its guesses stay bounded.
+        refuse_if_throttled(request, throttle)
     with db.reading() as session:
         principal = crud.principal_for_token(session, token=token)
-    if _route_path(request) in PUBLIC_PATHS:
+    if public:
         # Public routes (login, logout) use the caller only as a hint: a stale cookie must not
         # lock anyone out of the login page, and logging out needs no CSRF proof.
         return principal
     if principal is None:
+        throttle.record_failure(client_address(request))
         raise _unauthorized("invalid or revoked token")
     if via_cookie and request.method not in SAFE_METHODS:
         # Cookies ride along on cross-site requests; a header a foreign page cannot set proves intent.
@@ -102,12 +133,60 @@ def get_optional_principal(
 OptionalPrincipal = Annotated[Principal | None, Depends(get_optional_principal)]
 
 
-def default_deny(request: Request, principal: OptionalPrincipal) -> None:
+async def default_deny(request: Request, principal: OptionalPrincipal) -> None:
     if _route_path(request) not in PUBLIC_PATHS and principal is None:
         raise _unauthorized()
 
 
-def get_principal(principal: OptionalPrincipal) -> Principal:
+_NUL_MESSAGE: Final = "NUL characters are not allowed in text"
+
+
+def _nul_locations(value: Any, loc: tuple[str | int, ...]) -> list[tuple[str | int, ...]]:
+    """Where a JSON-shaped value holds a NUL, in keys or strings (iterative: bodies nest deeply)."""
+    found = []
+    stack = [(value, loc)]
+    while stack:
+        item, where = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                found.append(where)
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                if "\x00" in key:
+                    found.append((*where, key))
+                stack.append((child, (*where, key)))
+        elif isinstance(item, list):
+            stack.extend((child, (*where, index)) for index, child in enumerate(item))
+    return found
+
+
+def _is_json(content_type: str) -> bool:
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    return media_type == "application/json" or media_type.endswith("+json")
+
+
+async def refuse_unstorable_text(request: Request) -> None:
+    """No text a request carries (path, query, JSON body) may contain NUL: PostgreSQL cannot store or
+    even compare it, so a NUL in a name, a filter or an id was a 500 there (SQLite took it). One check at
+    the door covers every route, present and future, including the alert record whose schema lives in
+    ``zones``; the OpenAPI description says so, as no JSON Schema keyword can."""
+    problems: list[tuple[str | int, ...]] = [
+        ("path", name) for name, value in request.path_params.items() if "\x00" in str(value)
+    ]
+    problems += [("query", name) for name, value in request.query_params.multi_items() if "\x00" in name + value]
+    if _is_json(request.headers.get("content-type", "")):
+        try:
+            body = json.loads(await request.body())
+        except (ValueError, RecursionError):
+            body = None  # not JSON: FastAPI's own parsing answers that
+        problems += _nul_locations(body, ("body",))
+    if problems:
+        raise RequestValidationError(
+            [{"loc": loc, "msg": _NUL_MESSAGE, "type": "string_unstorable"} for loc in problems]
+        )
+
+
+async def get_principal(principal: OptionalPrincipal) -> Principal:
     if principal is None:
         raise _unauthorized()
     return principal
@@ -116,10 +195,10 @@ def get_principal(principal: OptionalPrincipal) -> Principal:
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
 
 
-def require_roles(*roles: Role) -> Callable[[Principal], Principal]:
+def require_roles(*roles: Role) -> Callable[[Principal], Awaitable[Principal]]:
     allowed = frozenset(roles)
 
-    def check(principal: CurrentPrincipal) -> Principal:
+    async def check(principal: CurrentPrincipal) -> Principal:
         if principal.role not in allowed:
             raise HTTPException(status.HTTP_403_FORBIDDEN, f"role {principal.role} may not use this route")
         return principal
@@ -147,17 +226,21 @@ UploaderPrincipal = Annotated[Principal, Depends(require_roles(*UPLOADER_ROLES))
 ERROR_RESPONSES: Final[dict[int | str, dict[str, Any]]] = {
     401: {"description": "No, invalid or revoked token."},
     403: {"description": "The token's role may not do this."},
+    429: {
+        "description": "Too many failed authentications from this address (default 10 in 60 s).",
+        "headers": {"Retry-After": {"description": "Seconds until it may try again.", "schema": {"type": "integer"}}},
+    },
 }
 
 
-def case_filter(
+async def case_filter(
     status: Annotated[list[Status] | None, Query(description="Repeatable: status=filed&status=dispatched.")] = None,
     category: Annotated[list[Category] | None, Query(description="Repeatable.")] = None,
     camera: Annotated[str | None, Query(max_length=64, description="Camera id.")] = None,
     grid: Annotated[str | None, Query(max_length=64, description="Grid cell code (单元网格).")] = None,
     team: Annotated[str | None, Query(max_length=64, description="Team the case was dispatched to.")] = None,
-    since: Annotated[AwareDatetime | None, Query(description="alerted_at ≥ since (ISO 8601 with offset).")] = None,
-    until: Annotated[AwareDatetime | None, Query(description="alerted_at < until.")] = None,
+    since: Annotated[IsoDatetime | None, Query(description="alerted_at ≥ since (ISO 8601 with offset).")] = None,
+    until: Annotated[IsoDatetime | None, Query(description="alerted_at < until.")] = None,
     overdue: Annotated[bool | None, Query(description="Only (not) overdue open cases.")] = None,
 ) -> crud.CaseFilter:
     return crud.CaseFilter(

@@ -28,6 +28,7 @@ DEFAULT_DEADLINES_S: dict[Category, float] = {
 }
 
 THREE_DAYS_S = 3 * 24 * 3600.0
+MAX_DEADLINE_S = 10 * 366 * 24 * 3600.0  # keeps alerted_at + deadline within datetime's range
 
 
 def normalise_database_url(url: str) -> str:
@@ -79,6 +80,12 @@ class Settings(BaseSettings):
         default=THREE_DAYS_S, ge=0, description="Keep retrying a message at least this long, then give up."
     )
     retry_after_cap_s: float = Field(default=24 * 3600.0, gt=0, description="Largest Retry-After honoured.")
+    auth_failures_max: int = Field(
+        default=10, ge=0, description="Failed logins/invalid tokens per client address before 429 (0: off)."
+    )
+    auth_failure_window_s: float = Field(
+        default=60.0, gt=0, le=24 * 3600, description="… counted over this sliding window."
+    )
     sse_max_s: float = Field(default=300.0, gt=0, description="SSE streams end after this; clients resume.")
     sse_poll_s: float = Field(default=0.5, gt=0, description="SSE poll interval of the change log.")
 
@@ -92,8 +99,8 @@ class Settings(BaseSettings):
     def _fill_deadlines(cls, value: dict[Category, float]) -> dict[Category, float]:
         merged: dict[Category, float] = dict(DEFAULT_DEADLINES_S)
         for category, seconds in value.items():
-            if seconds <= 0:
-                raise ValueError(f"deadline for {category} must be positive")
+            if not 0 < seconds <= MAX_DEADLINE_S:
+                raise ValueError(f"deadline for {category} must be positive and at most 10 years")
             merged[category] = float(seconds)
         return merged
 

@@ -86,10 +86,16 @@ def create_database(url: str, *, echo: bool = False) -> Database:
     kwargs: dict[str, Any] = {"echo": echo, "future": True}
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database
-        if database and database != ":memory:":
-            parent = Path(database).expanduser().resolve().parent
-            if not parent.is_dir():
-                raise InputError(f"directory {parent} does not exist", field="--db")
+        if not database or database == ":memory:" or parsed.query.get("mode") == "memory":
+            # Each pooled connection would get its own empty database (and SQLAlchemy's in-memory
+            # pool takes no pool_size: a TypeError traceback before this check).
+            raise InputError(
+                f"in-memory SQLite ({url!r}) cannot hold the service's store; give a file: sqlite:///path.db",
+                field="--db",
+            )
+        parent = Path(database).expanduser().resolve().parent
+        if not parent.is_dir():
+            raise InputError(f"directory {parent} does not exist", field="--db")
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 10}
         kwargs["pool_size"] = 20
         kwargs["max_overflow"] = 20

@@ -3,20 +3,24 @@ scoping, revocation, cookie sessions with CSRF, the public allowlist, production
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from fastapi.routing import APIRoute
+from sqlalchemy import event
 
 from service.api.deps import CSRF_HEADER, PUBLIC_PATHS
 from service.core.config import Settings
 from service.main import create_app
-from tests.service.helpers import ROLES, LiveServer, alert, ingest, new_case
+from tests.service.helpers import ROLES, LiveServer, alert, ingest, new_case, settings_for, start_server
 from zones.errors import InputError
 
 READERS = {"operator", "officer", "supervisor", "admin"}
@@ -124,14 +128,30 @@ def _call(client: httpx.Client, method: str, path: str) -> int:
     return response.status_code
 
 
-def test_every_route_answers_401_without_and_403_for_wrong_roles(server: LiveServer) -> None:
+@pytest.fixture
+def unthrottled(sqlite_url: str) -> Iterator[LiveServer]:
+    """The app without failed-auth throttling: the matrix sends a forged token to every route, which a
+    real client doing so would be throttled for after ten (test_throttle)."""
+    live = start_server(settings_for(sqlite_url, auth_failures_max=0))
+    yield live
+    live.stop()
+    live.db.dispose()
+
+
+def test_every_route_answers_401_without_and_403_for_wrong_roles(unthrottled: LiveServer) -> None:
+    """Generated from the app's route table: a route without a line in ACCESS fails here too."""
+    server = unthrottled
     case_id = new_case(server, "reported")
     clients = {role: server.client(role) for role in ROLES}
     clients["anonymous"] = server.client()
     clients["forged"] = server.client(headers={"Authorization": "Bearer sw_not-a-token"})
     failures = []
     try:
-        for (method, template), allowed in sorted(ACCESS.items()):
+        for method, template in sorted(_routes(server.app)):
+            allowed = ACCESS.get((method, template))
+            if allowed is None:
+                failures.append(f"{method} {template}: not in ACCESS, who may call it?")
+                continue
             path = _concrete(template, case_id)
             status = _call(clients["anonymous"], method, path)
             if allowed == PUBLIC:
@@ -159,6 +179,47 @@ def test_html_requests_without_session_are_sent_to_login(server: LiveServer) -> 
         response = browser.get("/officer")
     assert response.status_code == 303
     assert response.headers["location"] == "/login?next=/officer"
+
+
+@pytest.fixture
+def small_limits(sqlite_url: str) -> Iterator[LiveServer]:
+    live = start_server(settings_for(sqlite_url, max_body_bytes=2048, max_upload_bytes=4096))
+    yield live
+    live.stop()
+    live.db.dispose()
+
+
+def test_oversized_bodies_are_413_on_every_route_that_takes_one(small_limits: LiveServer) -> None:
+    """Generated from the route table: every POST/PUT/DELETE route refuses a body over its limit, before
+    authentication; upload routes (binary request bodies in the OpenAPI document) have their own limit."""
+    server = small_limits
+    with server.client("admin") as admin:
+        document = admin.get("/openapi.json").json()
+    uploads = {
+        (method.upper(), path)
+        for path, ops in document["paths"].items()
+        for method, op in ops.items()
+        if any(media.get("schema", {}).get("format") == "binary"
+               for media in op.get("requestBody", {}).get("content", {}).values())
+    }  # fmt: skip
+    assert uploads == {("PUT", "/api/v1/evidence/{sha256}"), ("POST", "/api/v1/cases/{case_id}/photos")}
+    failures = []
+    for method, template in sorted(_routes(server.app)):
+        if method not in ("POST", "PUT", "PATCH", "DELETE"):
+            continue
+        limit = server.settings.max_upload_bytes if (method, template) in uploads else server.settings.max_body_bytes
+        path = _concrete(template, str(uuid.uuid4()))
+        for role in ("admin", None):
+            with server.client(role) as client:
+                over = client.request(method, path, content=b"{" + b" " * limit + b"}")
+                if over.status_code != 413:
+                    failures.append(f"{method} {path} as {role}: {limit + 2} bytes → {over.status_code}")
+        if (method, template) in uploads:
+            with server.client("admin") as admin:
+                between = admin.request(method, path, content=b"\xff" * 3000, headers={"content-type": "image/jpeg"})
+                if between.status_code == 413:
+                    failures.append(f"{method} {path}: 3000 bytes is under the upload limit, got 413")
+    assert not failures, "\n".join(failures)
 
 
 # ---- officer scoping -------------------------------------------------------------------------------------
@@ -222,6 +283,52 @@ def test_only_the_token_hash_is_stored(server: LiveServer) -> None:
     for token in server.tokens.values():
         assert hashlib.sha256(token.encode()).hexdigest() in stored
         assert token not in dump
+
+
+def test_secrets_are_compared_in_constant_time_and_tokens_looked_up_by_digest(
+    server: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every secret comparison of a sign-in and a cookie write goes through hmac.compare_digest, and
+    the database sees only the token's SHA-256: replacing either with a plain == fails here."""
+    compared: list[tuple[object, object]] = []
+    real_compare = hmac.compare_digest
+
+    def spy(a: Any, b: Any) -> bool:
+        compared.append((a, b))
+        return real_compare(a, b)
+
+    monkeypatch.setattr(hmac, "compare_digest", spy)  # the server runs in this process, in a thread
+    sent: list[str] = []
+
+    def capture(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
+        sent.append(f"{statement} {parameters!r}")
+
+    event.listen(server.db.engine, "before_cursor_execute", capture)
+    case_id = new_case(server, "reported")
+    token = server.tokens["operator"]
+    digest = hashlib.sha256(token.encode()).hexdigest()
+    try:
+        compared.clear()
+        sent.clear()
+        with _login(server, token) as browser:
+            page = browser.get("/")
+            csrf = re.search(r'name="csrf-token" content="([0-9a-f]+)"', page.text)
+            assert csrf is not None
+            url = f"/api/v1/cases/{case_id}/actions"
+            assert browser.post(url, json={"action": "file"}, headers={CSRF_HEADER: "0" * 40}).status_code == 403
+            assert browser.post(url, json={"action": "file"}, headers={CSRF_HEADER: csrf.group(1)}).status_code == 200
+    finally:
+        event.remove(server.db.engine, "before_cursor_execute", capture)
+    # The token is looked up by its digest; the secret itself never reaches the database.
+    lookups = [line for line in sent if "api_tokens" in line]
+    assert lookups and all(digest in line for line in lookups)
+    assert not any(token in line for line in sent)
+    # The stored digest is re-checked, and the CSRF header checked, with compare_digest (both the
+    # wrong and the right header), never with ==.
+    pairs = {(bytes(a), bytes(b)) for a, b in compared if isinstance(a, bytes) and isinstance(b, bytes)}
+    assert (digest.encode(), digest.encode()) in pairs
+    assert (b"0" * 40, csrf.group(1).encode()) in pairs
+    assert (csrf.group(1).encode(), csrf.group(1).encode()) in pairs
 
 
 # ---- cookie sessions -------------------------------------------------------------------------------------

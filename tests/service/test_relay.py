@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import random
 import socket
 import threading
 import time
@@ -18,13 +19,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from standardwebhooks import Webhook
 
 from service import crud
-from service.core.config import Settings
+from service.core.config import THREE_DAYS_S, Settings
 from service.core.db import Database, open_database
 from service.core.errors import Invalid
+from service.core.lifecycle import Action
 from service.core.security import Principal, sign_webhook, webhook_headers
 from service.core.ssrf import check_webhook_url
 from service.models import AlertRecordRow, Case, OutboxMessage, WebhookDelivery, WebhookEndpoint
@@ -75,7 +77,9 @@ class Receiver:
                 if status == 200:
                     try:
                         payload = (
-                            Webhook(receiver.secret).verify(body, headers) if receiver.verify else json.loads(body)
+                            Webhook(receiver.secret or "").verify(body, headers)
+                            if receiver.verify
+                            else json.loads(body)
                         )
                     except Exception:
                         with receiver.lock:
@@ -264,7 +268,9 @@ def test_dispatch_then_later_changes_send_updated_messages(store: tuple[Database
     # The camera reports the violation gone: the team hears about it too.
     crud.ingest_alert(db=db, record=AlertRecord.model_validate(closed(opened)), actor=ADMIN, now=datetime.now(UTC),
                       settings=settings)  # fmt: skip
-    for action, note in (("handle", "done"), ("reopen", "not done"), ("handle", "done now"), ("close", None)):
+    steps: list[tuple[Action, str | None]] = [("handle", "done"), ("reopen", "not done"), ("handle", "done now"),
+                                              ("close", None)]  # fmt: skip
+    for action, note in steps:
         with db.writing() as session:
             crud.apply_action(
                 session, case_id=case_id, request=ActionRequest(action=action, note=note), actor=ADMIN,
@@ -427,7 +433,7 @@ def test_retries_back_off_for_three_days_then_show_as_failed(tmp_path: Path) -> 
         dispatched_cases(live.db, settings, 1)
         relay = Relay(live.db, settings, clock=clock)
         with live.db.writing() as session:  # the message was written "now" on the fake clock
-            session.execute(WebhookDelivery.__table__.update().values(retry_from=clock.now, next_attempt_at=clock.now))
+            session.execute(update(WebhookDelivery).values(retry_from=clock.now, next_attempt_at=clock.now))
         start = clock.now
         attempts: list[datetime] = []
         while True:
@@ -507,6 +513,96 @@ def test_410_disables_the_endpoint_until_re_enabled(tmp_path: Path) -> None:
         live.stop()
         live.db.dispose()
         receiver.close()
+
+
+DAY_S = 24 * 3600.0
+
+
+def _walk_retries(db: Database, relay: Relay, clock: FakeClock) -> list[datetime]:
+    """Attempt whenever the delivery is due until it fails for good; returns the attempt times."""
+    attempts: list[datetime] = []
+    while True:
+        assert relay.run_once() == 1
+        attempts.append(clock.now)
+        (delivery,) = deliveries(db)
+        if delivery.status == "failed":
+            return attempts
+        assert delivery.status == "pending" and len(attempts) < 200
+        clock.now = delivery.next_attempt_at
+
+
+# No outage at all is test_retries_back_off_for_three_days_then_show_as_failed.
+@pytest.mark.parametrize("relay_down_s", [1 * DAY_S, 4 * DAY_S])
+def test_retry_window_runs_from_the_first_failed_attempt(store: tuple[Database, str], relay_down_s: float) -> None:
+    """Regression (found by the outbox state machine): the 3 days counted from when the message was written,
+    so after a relay outage of 3+ days one failed attempt killed the message, and after a shorter one the
+    receiver got less than its 3 days."""
+    db, url = store
+    settings = settings_for(url, relay_enabled=False)  # contracted defaults: 5 s doubling to 6 h, 3 days
+    receiver = Receiver(answer=lambda n: (500, {}), verify=False)
+    add_endpoint(db, receiver.url)
+    clock = FakeClock(datetime(2026, 11, 27, 1, 0, tzinfo=UTC))
+    try:
+        dispatched_cases(db, settings, 1)
+        with db.writing() as session:  # the message was written "now" on the fake clock
+            session.execute(update(WebhookDelivery).values(retry_from=clock.now, next_attempt_at=clock.now))
+        clock.advance(relay_down_s)  # ... and no relay ran for this long
+        relay = Relay(db, settings, clock=clock)
+        attempts = _walk_retries(db, relay, clock)
+        relay.close()
+        assert attempts[-1] - attempts[0] >= timedelta(seconds=THREE_DAYS_S)
+        assert attempts[-2] - attempts[0] < timedelta(seconds=THREE_DAYS_S)
+        assert len(attempts) == len(receiver.requests) >= 15
+    finally:
+        receiver.close()
+
+
+def test_endpoint_re_enabled_days_after_410_gets_a_fresh_retry_window(store: tuple[Database, str]) -> None:
+    """The days an endpoint spent disabled (after its own 410) are not days of the receiver failing."""
+    db, url = store
+    settings = settings_for(url, relay_enabled=False)
+    receiver = Receiver(answer=lambda n: (410, {}) if n == 0 else (503, {}), verify=False)
+    add_endpoint(db, receiver.url)
+    try:
+        dispatched_cases(db, settings, 1)
+        clock = FakeClock(datetime.now(UTC))
+        relay = Relay(db, settings, clock=clock)
+        assert relay.run_once() == 1  # 410: the endpoint disables itself
+        clock.advance(5 * DAY_S)
+        with db.writing() as session:
+            (endpoint,) = session.scalars(select(WebhookEndpoint))
+            crud.set_webhook_enabled(session, endpoint_id=endpoint.id, enabled=True, now=clock.now)
+        first_failure = clock.now
+        assert relay.run_once() == 1  # 503
+        (delivery,) = deliveries(db)
+        assert delivery.status == "pending" and delivery.retry_from == first_failure
+        clock.now = delivery.next_attempt_at
+        attempts = [first_failure, *_walk_retries(db, relay, clock)]
+        relay.close()
+        assert attempts[-1] - first_failure >= timedelta(seconds=THREE_DAYS_S)
+        assert attempts[-2] - first_failure < timedelta(seconds=THREE_DAYS_S)
+    finally:
+        receiver.close()
+
+
+@pytest.mark.parametrize(
+    ("attempts", "low", "high"),
+    [
+        (1, 2.5, 5.0),
+        (2, 5.0, 10.0),
+        (13, 3 * 3600.0, 6 * 3600.0),  # 5 s * 2^12 = 5.7 h, under the cap
+        (60, 3 * 3600.0, 6 * 3600.0),
+        # Regression: attempts keeps counting across operator requeues, and 5.0 * 2**1024 raised
+        # OverflowError in record(), so such a delivery was re-sent every lease period and never recorded.
+        (1025, 3 * 3600.0, 6 * 3600.0),
+        (10**6, 3 * 3600.0, 6 * 3600.0),
+    ],
+)
+def test_backoff_is_capped_for_any_attempt_count(attempts: int, low: float, high: float) -> None:
+    relay = Relay.__new__(Relay)  # only the backoff arithmetic, no database or threads
+    relay.settings = Settings()
+    relay.rng = random.Random(attempts)
+    assert low <= relay.backoff_s(attempts) <= high
 
 
 # ---- SSRF ----------------------------------------------------------------------------------------------

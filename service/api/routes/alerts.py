@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Path, Request, Response
+from fastapi import APIRouter, Depends, Header, Path, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
 
 from service import crud
@@ -15,7 +18,7 @@ from service.core.db import Database
 from service.core.errors import Conflict
 from service.core.metrics import IngestCounters
 from service.core.security import Principal
-from service.schemas import ErrorOut, UploadedEvidence
+from service.schemas import ErrorOut, UploadedEvidence, time_out_of_range
 from zones.alert import AlertRecord
 
 router = APIRouter(prefix="/api/v1", tags=["alerts"])
@@ -28,6 +31,50 @@ _INGEST_RESPONSES: dict[int | str, dict[str, Any]] = {
     413: {"model": ErrorOut, "description": "Body larger than the limit (default 1 MiB)."},
     422: {"description": "Not a valid alert record (unknown fields included)."},
 }
+
+
+def _integral_floats_as_ints(value: Any) -> Any:
+    # JSON Schema counts 361.0 as an integer; pydantic's strict mode would not.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {key: _integral_floats_as_ints(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_integral_floats_as_ints(item) for item in value]
+    return value
+
+
+async def exact_alert_record(record: AlertRecord, request: Request) -> AlertRecord:
+    """The body as an alert record with exactly the JSON types its schema names.
+
+    FastAPI validates bodies in pydantic's lax Python mode, where ``"frame": false`` is frame 0,
+    ``"confidence": "0.9"`` a number and ``"started_at": 12`` a time in 1970 (found by schemathesis).
+    ``record`` keeps the documented schema and the first validation; the body is then validated
+    again in strict JSON mode, where ISO strings still are datetimes and UUIDs.
+    """
+    exact = json.dumps(_integral_floats_as_ints(json.loads(await request.body())))
+    try:
+        exact_record = AlertRecord.model_validate_json(exact, strict=True)
+    except ValidationError as error:
+        raise RequestValidationError(
+            [{**item, "loc": ("body", *item["loc"])} for item in error.errors(include_url=False)]
+        ) from None
+    times = {
+        "started_at": exact_record.started_at,
+        "alerted_at": exact_record.alerted_at,
+        "ended_at": exact_record.ended_at,
+    }
+    errors = [
+        {"loc": ("body", name), "msg": problem, "type": "datetime_out_of_range"}
+        for name, value in times.items()
+        if value is not None and (problem := time_out_of_range(value)) is not None
+    ]
+    if errors:
+        raise RequestValidationError(errors)
+    return exact_record
+
+
+ExactAlertRecord = Annotated[AlertRecord, Depends(exact_alert_record)]
 
 
 @router.post(
@@ -45,7 +92,12 @@ _INGEST_RESPONSES: dict[int | str, dict[str, Any]] = {
     ),
 )
 def post_alert(
-    record: AlertRecord, principal: CameraPrincipal, db: DbDep, settings: SettingsDep, now: NowDep, request: Request
+    record: ExactAlertRecord,
+    principal: CameraPrincipal,
+    db: DbDep,
+    settings: SettingsDep,
+    now: NowDep,
+    request: Request,
 ) -> Response:
     counters: IngestCounters = request.app.state.ingest_counters
     try:

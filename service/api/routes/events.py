@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -38,6 +39,20 @@ def _last_seq(db: Database) -> int:
         return crud.last_change_seq(session)
 
 
+_SEQ = re.compile(r"[0-9]{1,13}")
+
+
+def resume_point(last_event_id: str) -> int | None:
+    """The seq a reconnecting client saw last, or None (start from now) for anything else.
+
+    ASCII digits only and within MAX_OFFSET: ``str.isdigit`` also accepts "²" (int() then raises)
+    and arbitrarily long digit strings overflow the 64-bit bind; both were 500s."""
+    if not _SEQ.fullmatch(last_event_id):
+        return None
+    seq = int(last_event_id)
+    return seq if seq <= MAX_OFFSET else None
+
+
 @router.get(
     "/events",
     response_class=StreamingResponse,
@@ -55,8 +70,8 @@ async def events(
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
     after: Annotated[int | None, Query(ge=0, le=MAX_OFFSET, description="Start after this change seq.")] = None,
 ) -> StreamingResponse:
-    if after is None and last_event_id and last_event_id.isdigit():
-        after = int(last_event_id)
+    if after is None and last_event_id is not None:
+        after = resume_point(last_event_id)
     start = after if after is not None else await run_in_threadpool(_last_seq, db)
     clock: Clock = request.app.state.clock
 

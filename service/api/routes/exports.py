@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
+from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 
 from service import crud
@@ -82,9 +83,16 @@ def _properties(case: Case, now: datetime) -> dict[str, Any]:
     }
 
 
+class GeoJSONResponse(JSONResponse):
+    # Named as response_class so that the OpenAPI document lists the media type actually sent
+    # (it said application/json; found by schemathesis) with the FeatureCollection schema.
+    media_type = "application/geo+json"
+
+
 @router.get(
     "/api/v1/cases.geojson",
     response_model=FeatureCollection,
+    response_class=GeoJSONResponse,
     responses=ERROR_RESPONSES,
     summary="Cases as a GeoJSON FeatureCollection ([lon, lat])",
 )
@@ -107,7 +115,7 @@ def cases_geojson(
             for row in rows
         ]
     )
-    return Response(collection.model_dump_json(), media_type="application/geo+json")
+    return Response(collection.model_dump_json(), media_type=GeoJSONResponse.media_type)
 
 
 def _cap_time(value: datetime) -> str:

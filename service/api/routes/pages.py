@@ -12,7 +12,16 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from service import crud
-from service.api.deps import SESSION_COOKIE, DbDep, OfficerPrincipal, OptionalPrincipal, ReaderPrincipal, SettingsDep
+from service.api.deps import (
+    SESSION_COOKIE,
+    DbDep,
+    OfficerPrincipal,
+    OptionalPrincipal,
+    ReaderPrincipal,
+    SettingsDep,
+    client_address,
+    get_throttle,
+)
 from service.core.security import Principal, csrf_token
 
 router = APIRouter(include_in_schema=False)
@@ -63,11 +72,19 @@ async def login(request: Request, db: DbDep, settings: SettingsDep) -> Response:
     form = parse_qs((await request.body()).decode("utf-8", "replace"), max_num_fields=10)
     token = (form.get("token") or [""])[0].strip()
     target = _safe_next((form.get("next") or [""])[0])
+    throttle = get_throttle(request)
+    retry_after = throttle.retry_after_s(client_address(request))
+    if retry_after is not None:
+        page = _render(
+            "login.html", next=target or "", error=f"Too many failed sign-ins. Try again in {retry_after} s."
+        )
+        return HTMLResponse(page, status_code=429, headers={"Retry-After": str(retry_after)})
     principal = None
     if token:
         with db.reading() as session:
             principal = crud.principal_for_token(session, token=token)
     if principal is None:
+        throttle.record_failure(client_address(request))
         page = _render("login.html", next=target or "", error="Unknown or revoked token.")
         return HTMLResponse(page, status_code=401)
     if principal.role == "camera":
