@@ -4,51 +4,24 @@ from Debian's binaries), the app served by uvicorn on a loopback port with token
 from __future__ import annotations
 
 import os
-import pwd
-import shutil
-import subprocess
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.service.helpers import LiveServer, PgCluster, pg_bindir, settings_for, start_server
+from bench.pgcluster import TEST_SETTINGS, pg_bindir, running_postgres
+from tests.service.helpers import LiveServer, PgCluster, settings_for, start_server
 
 
 @pytest.fixture(scope="session")
 def pg_cluster() -> Iterator[PgCluster]:
-    bindir = pg_bindir()
-    if bindir is None:
+    if pg_bindir() is None:
         if os.environ.get("CI") == "true":
             pytest.fail("PostgreSQL binaries missing (apt-get install postgresql) and CI=true")
         pytest.skip("PostgreSQL binaries not installed (/usr/lib/postgresql/*/bin)")
-    base = tempfile.mkdtemp(prefix="sw-pg-")
-    prefix: list[str] = []
-    if os.geteuid() == 0:
-        # initdb refuses to run as root: run the cluster as Debian's postgres user.
-        pg = pwd.getpwnam("postgres")
-        os.chown(base, pg.pw_uid, pg.pw_gid)
-        prefix = ["runuser", "-u", "postgres", "--"]
-    data = os.path.join(base, "data")
-    log = os.path.join(base, "server.log")
-    run = {"check": True, "capture_output": True, "timeout": 120}
-    subprocess.run(
-        [*prefix, str(bindir / "initdb"), "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8",
-         "--locale=C", "--no-sync"],
-        **run,
-    )  # fmt: skip
-    options = (
-        f"-k {base} -c listen_addresses='' -c fsync=off -c synchronous_commit=off "
-        "-c full_page_writes=off -c max_connections=300"
-    )
-    subprocess.run([*prefix, str(bindir / "pg_ctl"), "-D", data, "-l", log, "-w", "-o", options, "start"], **run)
-    try:
-        yield PgCluster(socket_dir=base)
-    finally:
-        subprocess.run([*prefix, str(bindir / "pg_ctl"), "-D", data, "-m", "immediate", "stop"], check=False,
-                       capture_output=True, timeout=60)  # fmt: skip
-        shutil.rmtree(base, ignore_errors=True)
+    # Durability off: the tests are about behaviour, not about surviving a power cut.
+    with running_postgres(TEST_SETTINGS) as server:
+        yield PgCluster(socket_dir=server.socket_dir)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import glob
 import socket
 import threading
 import time
@@ -10,7 +9,6 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -59,11 +57,6 @@ class PgCluster:
         with psycopg.connect(f"host={self.socket_dir} user=postgres dbname=postgres", autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
         return f"postgresql://postgres@/{name}?host={self.socket_dir}"
-
-
-def pg_bindir() -> Path | None:
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(p.split("/")[4]))
-    return Path(found[-1]).parent if found else None
 
 
 # ---- live server ------------------------------------------------------------------------------------
