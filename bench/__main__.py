@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import argparse
+import importlib
+import inspect
 import json
 import os
 import platform
 from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
-
-from bench import audit_throughput
+from typing import Any
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 
@@ -27,13 +29,37 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}; {versions}"
 
 
-def main() -> None:
-    figures = {"audit_throughput": audit_throughput.run()}
+BENCHES = ("audit_throughput", "inference", "ingest", "live_capacity")
+
+
+def _block(name: str, figures: dict[str, Any], command: str) -> str:
+    """Markdown for one benchmark: its own table where it has one, else its figures as JSON."""
+    module = importlib.import_module(f"bench.{name}")
+    render = getattr(module, "markdown", None)
+    if render is None:
+        return f"### {name}\n\n```json\n{json.dumps(figures, indent=2)}\n```"
+    params = inspect.signature(render).parameters
+    return str(render(figures, command) if len(params) > 1 else render(figures))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("names", nargs="*", help=f"which to run (default all: {', '.join(BENCHES)})")
+    args = parser.parse_args(argv)
+    unknown = sorted(set(args.names) - set(BENCHES))
+    if unknown:
+        parser.error(f"unknown benchmark(s) {', '.join(unknown)}; choose from {', '.join(BENCHES)}")
+    names = args.names or list(BENCHES)
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    block = f"\n## {stamp}\n\nMachine: {machine()}\n\n```json\n{json.dumps(figures, indent=2)}\n```\n"
-    with RESULTS.open("a", encoding="utf-8") as handle:
-        handle.write(block)
-    print(block)
+    blocks = [f"\n## {stamp}\n\nMachine: {machine()}\n"]
+    for name in names:
+        module = importlib.import_module(f"bench.{name}")
+        figures = module.run()
+        blocks.append(_block(name, figures, f"python -m bench {name}"))
+        # Each benchmark's figures are kept as soon as they exist: a later one failing loses nothing.
+        with RESULTS.open("a", encoding="utf-8") as handle:
+            handle.write(("\n".join(blocks) if len(blocks) == 2 else blocks[-1]) + "\n")
+        print(blocks[-1], flush=True)
 
 
 if __name__ == "__main__":

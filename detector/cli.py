@@ -67,6 +67,35 @@ ModelOption = Annotated[
     Path | None, typer.Option("--model", help="Weights (.pt, .onnx, OpenVINO folder); default: newest card in models/.")
 ]
 
+BackendOption = Annotated[
+    str | None,
+    typer.Option(
+        "--backend",
+        help="Inference runtime: auto (fastest present: OpenVINO, ONNX Runtime, PyTorch on a CPU), pytorch, onnx, "
+        "openvino (default $STREETWATCH_BACKEND, else auto). A .pt is exported once, offline, into the cache.",
+    ),
+]
+
+
+def _use_backend(backend: str | None) -> None:
+    """Route --backend through the environment, where the model loader (and any child process) reads it."""
+    import logging
+
+    from detector.backends import ENV_BACKEND, REQUESTS
+
+    if backend is not None:
+        if backend not in REQUESTS:
+            raise InputError(f"--backend {backend!r} is not one of {', '.join(REQUESTS)}")
+        os.environ[ENV_BACKEND] = backend
+    # Exports ("exporting … once") and fallbacks ("openvino unavailable: …") are worth a line on stderr.
+    logger = logging.getLogger("streetwatch")
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("streetwatch: %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+
 
 @app.command()
 def audit(
@@ -83,12 +112,14 @@ def audit(
     ] = None,
     push: Annotated[str | None, typer.Option("--push", help="Service URL to post each alert record to.")] = None,
     token: Annotated[str | None, typer.Option("--token", help="Bearer token (default $STREETWATCH_TOKEN).")] = None,
+    backend: BackendOption = None,
 ) -> None:
     """Audit recorded video: alerts.jsonl, summary.json, report.html and evidence in --out."""
     from detector.audit import AuditRequest, run_audit
 
     if camera == Path() or out == Path():
         raise InputError("audit needs --camera CAMERA.yaml and --out DIR")
+    _use_backend(backend)
     summary = run_audit(
         AuditRequest(
             videos=list(videos or []),
@@ -108,7 +139,16 @@ def audit(
         f"({summary['realtime_factor']}x real time); report: {out / 'report.html'}"
     )
     for error in summary["errors"]:
-        typer.echo(f"warning: {error}", err=True)
+        typer.echo(f"streetwatch: warning: {_describe_error(error)}", err=True)
+
+
+def _describe_error(error: object) -> str:
+    """One readable line for a summary.json error entry (``{"video", "error", "detail", …}``)."""
+    if not isinstance(error, dict):
+        return str(error)
+    where = error.get("video") or (f"push of alert {error['alert']}" if "alert" in error else "audit")
+    line = f"{where}: {error.get('error', 'error')}"
+    return f"{line} ({error['detail']})" if error.get("detail") else line
 
 
 @app.command()
@@ -117,10 +157,12 @@ def detect(
     out: Annotated[Path, typer.Option("--out", help="Detections file to write (JSON Lines, §3.3).")],
     model: ModelOption = None,
     sample_fps: SampleFps = None,
+    backend: BackendOption = None,
 ) -> None:
     """Run the model and tracker only and write the detections file."""
     from detector.detect import run_detect
 
+    _use_backend(backend)
     count = run_detect(video, out, model=model, sample_fps=sample_fps, progress=sys.stderr.isatty())
     typer.echo(f"{count} frames analysed; detections in {out}")
 
@@ -236,7 +278,7 @@ def run(
     ] = None,
     analysis_fps: Annotated[
         float, typer.Option("--analysis-fps", min=0.05, max=30.0, help="Frames analysed per second per camera.")
-    ] = 2.0,
+    ] = 1.0,
     state_dir: Annotated[
         Path, typer.Option("--state-dir", help="Spool of unsent records, engine state and evidence.")
     ] = Path("streetwatch-state"),
@@ -247,12 +289,15 @@ def run(
     evidence: Annotated[
         bool, typer.Option("--evidence/--no-evidence", help="Write snapshots and clips under --state-dir.")
     ] = True,
+    backend: BackendOption = None,
 ) -> None:
     """Live mode: analyse cameras continuously, push alerts and camera status to the service."""
-    from detector.live import LiveRequest, run_live
+    from detector.live import LiveRequest, configure_logging, run_live
 
     if not camera or not push:
         raise InputError("run needs --camera CAMERA.yaml (one or more) and --push URL")
+    configure_logging()  # live mode's own line format, before --backend would add the plain one
+    _use_backend(backend)
     raise typer.Exit(
         run_live(
             LiveRequest(
@@ -271,7 +316,14 @@ def run(
     )
 
 
+_plugins_registered = False
+
+
 def _register_plugin_commands() -> None:
+    global _plugins_registered
+    if _plugins_registered:  # main() may be called many times in one process (tests, embedding)
+        return
+    _plugins_registered = True
     for entry in entry_points(group="streetwatch.commands"):
         try:
             plugin = entry.load()

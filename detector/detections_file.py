@@ -7,29 +7,41 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Annotated, Any, Final
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from detector.adapters import from_records, to_records
+from zones.config import brief
 from zones.detections import CLASSES, Detections
 from zones.errors import DetectionsFileError
 
+# Bounds keep replayed values inside what the rest of the pipeline can represent: int64 arrays, wall-clock
+# datetimes (start + t), pixel geometry. They are far beyond any real video.
+MAX_FRAME: Final = 2**53  # also the largest integer a JSON reader in JavaScript keeps exactly
+MAX_T_S: Final = 1e9  # about 31 years of video
+MAX_PX: Final = 1e6
+MAX_FPS: Final = 1000.0
+Coordinate = Annotated[float, Field(strict=True, ge=-MAX_PX, le=MAX_PX)]
+
 
 class _DetectionEntry(BaseModel):
-    # Unknown keys are tolerated so files from other tools replay; the keys we read are strict.
+    # Unknown keys are tolerated so files from other tools replay; the keys we read are strict: JSON
+    # types as the contract writes them (no "0.9" for a number, no true for 1).
     model_config = ConfigDict(extra="ignore")
 
-    xyxy: tuple[float, float, float, float] = Field(description="Box corners in pixels.")
-    class_: str = Field(alias="class", description="One of stall, laundry, structure.")
-    conf: float = Field(ge=0, le=1, description="Detector confidence.")
-    track_id: int | None = Field(default=None, description="Tracker id, or null to let the pipeline track.")
+    xyxy: tuple[Coordinate, Coordinate, Coordinate, Coordinate] = Field(description="Box corners in pixels.")
+    class_: str = Field(alias="class", strict=True, description="One of stall, laundry, structure.")
+    conf: float = Field(ge=0, le=1, strict=True, description="Detector confidence.")
+    track_id: int | None = Field(
+        default=None, ge=0, le=MAX_FRAME, strict=True, description="Tracker id, or null to let the pipeline track."
+    )
 
     @field_validator("class_")
     @classmethod
     def _known_class(cls, value: str) -> str:
         if value not in CLASSES:
-            raise ValueError(f"unknown class {value!r}; expected one of {list(CLASSES)}")
+            raise ValueError(f"unknown class {brief(value)}; expected one of {list(CLASSES)}")
         return value
 
     @model_validator(mode="after")
@@ -45,20 +57,34 @@ class _DetectionEntry(BaseModel):
 class _FrameLine(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    frame: int = Field(ge=0, description="Frame index in the video.")
-    t: float = Field(ge=0, allow_inf_nan=False, description="Seconds from the start of the video.")
+    frame: int = Field(ge=0, le=MAX_FRAME, strict=True, description="Frame index in the video.")
+    t: float = Field(
+        ge=0, le=MAX_T_S, allow_inf_nan=False, strict=True, description="Seconds from the start of the video."
+    )
     detections: list[_DetectionEntry] = Field(description="Detections of this frame (may be empty).")
 
 
 class DetectionsMeta(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", strict=True)
 
-    video: str | None = None
-    fps: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    video: str | None = Field(default=None, max_length=2048)
+    fps: float | None = Field(default=None, gt=0, le=MAX_FPS, allow_inf_nan=False)
     width: int | None = Field(default=None, gt=0, le=16384)
     height: int | None = Field(default=None, gt=0, le=16384)
     classes: list[str] | None = None
     model: dict[str, Any] | None = None
+
+    @field_validator("model")
+    @classmethod
+    def _model_ref(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        # These become the alert records' model reference (name up to 128 characters, SHA-256 hex).
+        if value is not None:
+            name, sha256 = value.get("name"), value.get("sha256")
+            if name is not None and not (isinstance(name, str) and 0 < len(name) <= 128):
+                raise ValueError("model.name must be a string of 1 to 128 characters")
+            if sha256 is not None and not (isinstance(sha256, str) and len(sha256) <= 64):
+                raise ValueError("model.sha256 must be a string of at most 64 characters")
+        return value
 
 
 @dataclass(frozen=True)
@@ -96,12 +122,18 @@ class DetectionsFile:
 
     def _lines(self) -> Iterator[tuple[int, str]]:
         try:
-            with self.path.open(encoding="utf-8") as handle:
-                for line_no, line in enumerate(handle, start=1):
+            with self.path.open("rb") as handle:
+                for line_no, raw in enumerate(handle, start=1):
+                    try:
+                        # utf-8-sig: a byte order mark (written by some Windows tools) is not part of line 1.
+                        line = raw.decode("utf-8-sig" if line_no == 1 else "utf-8")
+                    except UnicodeDecodeError as error:
+                        raise DetectionsFileError(
+                            f"line {line_no}: not UTF-8 text ({error.reason} at byte {error.start})",
+                            file=str(self.path),
+                        ) from None
                     if line.strip():
                         yield line_no, line
-        except UnicodeDecodeError as error:
-            raise DetectionsFileError(f"not UTF-8 text ({error.reason})", file=str(self.path)) from None
         except OSError as error:
             raise DetectionsFileError(f"cannot read: {error.strerror}", file=str(self.path)) from None
 
@@ -110,6 +142,10 @@ class DetectionsFile:
             value = json.loads(line)
         except json.JSONDecodeError as error:
             raise DetectionsFileError(f"line {line_no}: invalid JSON ({error.msg})", file=str(self.path)) from None
+        except ValueError as error:  # e.g. an integer of more than 4300 digits
+            raise DetectionsFileError(f"line {line_no}: invalid JSON ({error})", file=str(self.path)) from None
+        except RecursionError:
+            raise DetectionsFileError(f"line {line_no}: JSON nested too deeply", file=str(self.path)) from None
         if not isinstance(value, dict):
             raise DetectionsFileError(f"line {line_no}: expected a JSON object", file=str(self.path))
         return value
@@ -125,9 +161,7 @@ class DetectionsFile:
             try:
                 parsed = _FrameLine.model_validate(value)
             except ValidationError as error:
-                raise DetectionsFileError(
-                    f"line {line_no}: {_pydantic_reason(error)}", file=str(self.path)
-                ) from None
+                raise DetectionsFileError(f"line {line_no}: {_pydantic_reason(error)}", file=str(self.path)) from None
             if parsed.t < last_t:
                 raise DetectionsFileError(
                     f"line {line_no}: t {parsed.t} goes back in time (previous {last_t})", file=str(self.path)

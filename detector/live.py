@@ -53,7 +53,10 @@ from zones.geometry import CameraZones
 log = logging.getLogger("streetwatch.live")
 
 STATE_VERSION = 1
-DEFAULT_ANALYSIS_FPS = 2.0
+# Violations need minutes of dwell (DESIGN §3.4a defaults: 180-600 s) and survive 30 s unseen, so one look a
+# second is ample, matches the audit's key-frame rate (1-2 s) and halves the inference per camera
+# (bench/live_capacity.py: inference is two thirds of a camera's cost at 2 fps).
+DEFAULT_ANALYSIS_FPS = 1.0
 STATE_SAVE_INTERVAL_S = 10.0
 STATUS_INTERVAL_S = 30.0
 STATUS_LINE_INTERVAL_S = 60.0

@@ -1,6 +1,8 @@
 """The model wrapper: any ultralytics weights (.pt, exported ONNX / OpenVINO) behind one adapter.
 
-Nothing here downloads: a missing weights file is an input error naming the path.
+Nothing here downloads: a missing weights file is an input error naming the path. A ``.pt`` runs on
+the fastest inference backend available (``detector.backends``: OpenVINO, ONNX Runtime or PyTorch);
+the model's identity (name, SHA-256 of the weights) does not depend on the backend.
 """
 
 from __future__ import annotations
@@ -18,10 +20,12 @@ import numpy.typing as npt
 import yaml
 
 from detector.adapters import class_lookup, from_ultralytics
+from detector.backends import open_model
 from zones.detections import Detections
 from zones.errors import ModelError
 
 os.environ.setdefault("YOLO_OFFLINE", "1")
+os.environ.setdefault("YOLO_AUTOINSTALL", "False")  # ultralytics must never pip-install anything
 
 
 class _HasImage(Protocol):
@@ -92,7 +96,11 @@ def sha256_of(path: Path) -> str:
 
 
 class Detector:
-    """Runs an ultralytics model on BGR frames and returns our ``Detections``."""
+    """Runs an ultralytics model on BGR frames and returns our ``Detections``.
+
+    ``backend`` is ``auto`` (default: ``$STREETWATCH_BACKEND``, else ``auto``), ``pytorch``, ``onnx``
+    or ``openvino``; ``self.backend`` says which one runs and ``self.backend_info`` why.
+    """
 
     def __init__(
         self,
@@ -103,23 +111,37 @@ class Detector:
         imgsz: int = 640,
         device: str = "cpu",
         name: str | None = None,
+        backend: str | None = None,
+        cache_dir: Path | None = None,
     ) -> None:
         if not weights.exists():
             raise ModelError("model weights not found", file=str(weights))
-        from ultralytics import YOLO
-
+        # The source weights' hash, also when an export runs: alert records name the trained model.
         try:
-            self._model: Any = YOLO(str(weights), task="detect")
-            names: dict[int, str] = dict(self._model.names)
-        except Exception as error:  # ultralytics raises many kinds for a bad file
-            raise ModelError(f"cannot load model: {error}", file=str(weights)) from None
+            self.sha256 = sha256_of(weights)
+        except OSError as error:
+            raise ModelError(f"cannot read model: {error.strerror or error}", file=str(weights)) from None
+        lookups: list[npt.NDArray[np.int64]] = []
+        loaded = open_model(
+            weights,
+            sha256=self.sha256,
+            backend=backend,
+            device=device,
+            imgsz=imgsz,
+            cache_dir=cache_dir,
+            # A model without our classes is refused before any export is spent on it.
+            check=lambda names: lookups.append(class_lookup(names, class_map)),
+        )
+        self._model: Any = loaded.yolo
+        self.lookup = lookups[0]
         self.weights = weights
-        self.lookup = class_lookup(names, class_map)
+        self.backend = loaded.backend
+        self.backend_info = loaded.describe()
+        self.runtime_path = loaded.path
         self.confidence = confidence
         self.imgsz = imgsz
         self.device = device
         self.name = name or weights.stem
-        self.sha256 = sha256_of(weights)
 
     @classmethod
     def from_card(cls, card: ModelCard, **kwargs: Any) -> Detector:
@@ -151,8 +173,10 @@ class Detector:
             yield from zip(batch, self.predict([f.image for f in batch]), strict=True)
 
 
-def load_detector(model: Path | None, *, class_map: Mapping[str, str] | None = None) -> Detector:
-    """The weights given, else the newest model card's."""
+def load_detector(
+    model: Path | None, *, class_map: Mapping[str, str] | None = None, backend: str | None = None
+) -> Detector:
+    """The weights given, else the newest model card's; ``backend`` as in ``Detector``."""
     if model is not None:
-        return Detector(model, class_map=class_map)
-    return Detector.from_card(default_card(), class_map=class_map)
+        return Detector(model, class_map=class_map, backend=backend)
+    return Detector.from_card(default_card(), class_map=class_map, backend=backend)

@@ -15,11 +15,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
 from zones.errors import VideoError
+
+if TYPE_CHECKING:
+    import av
 
 # Guard OpenCV's image decoder against decompression bombs (a 20000×20000 PNG is refused).
 os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(8192 * 8192))
@@ -36,6 +40,8 @@ class Frame:
     index: int
     t: float
     image: npt.NDArray[np.uint8]
+    after_damage: bool = False
+    """Damaged data lies between the previous frame yielded and this one: nothing may be carried across it."""
 
 
 @dataclass
@@ -48,6 +54,7 @@ class SourceReport:
     last_t: float = 0.0
     error: str | None = None
     detail: str | None = None
+    damage_t: float | None = None  # video time of the first damage (seconds), once met
     problems: list[str] = field(default_factory=list)
 
 
@@ -88,6 +95,8 @@ class VideoFile:
             raise VideoError("file not found", file=str(path))
         if not path.is_file():
             raise VideoError("not a regular file", file=str(path))
+        if path.stat().st_size == 0:
+            raise VideoError("cannot open video: the file is empty (0 bytes)", file=str(path))
         try:
             self._container = av.open(str(path), mode="r", timeout=10.0)
         except (av.error.FFmpegError, OSError, ValueError) as error:
@@ -155,54 +164,107 @@ class VideoFile:
         stream = self._stream
         if self.keyframes_only:
             stream.codec_context.skip_frame = "NONKEY"
-        time_base = stream.time_base or Fraction(1, 90_000)
-        start_pts: int | None = None
-        index = -1
+        self._time_base = stream.time_base or Fraction(1, 90_000)
+        self._start_pts: int | None = None
+        self._index = -1
+        self._last_packet_t = 0.0
+        self._cut_off = False  # the last packet with data was incomplete: the file ends mid-packet
+        self._unreported_damage = False
         try:
             for packet in self._container.demux(stream):
                 if packet.size:  # the last, empty packet only flushes the decoder
                     self.report.frames_read += 1
-                try:
-                    decoded = packet.decode()
-                except av.error.FFmpegError as error:
-                    # Corrupt packets: keep going, the frame count will tell whether data was lost.
-                    self.report.problems.append(_reason(error))
-                    continue
-                for frame in decoded:
-                    pts = frame.pts if frame.pts is not None else frame.dts
-                    if pts is None:
-                        index += 1
-                        t = index / self.fps
-                    else:
-                        start_pts = pts if start_pts is None else start_pts
-                        t = float((pts - start_pts) * time_base)
-                        index = round(t * self.fps)
-                    t = max(t, self.report.last_t)
-                    self.report.last_t = t
-                    if sampler.take(t):
-                        self.report.frames_sampled += 1
-                        image: npt.NDArray[np.uint8] = frame.to_ndarray(format="bgr24")  # type: ignore[assignment]
-                        yield Frame(index=index, t=t, image=image)
+                    if packet.is_corrupt:
+                        # A cut-off packet (truncated file). Decoding it would fail, and with frame
+                        # threading that failure also discards the frames still queued in the decoder,
+                        # i.e. the last few seconds before the damage point.
+                        self._damage(self._packet_t(packet), "incomplete packet")
+                        self._cut_off = True
+                        continue
+                    self._cut_off = False
+                    self._last_packet_t = max(self._last_packet_t, self._packet_t(packet))
+                yield from self._sampled(self._decode(packet), sampler)
         except av.error.FFmpegError as error:
-            self.report.problems.append(_reason(error))
+            # The demuxer gave up part-way; frames already inside the decoder are still good.
+            self._damage(self.report.last_t, _reason(error))
+            yield from self._sampled(self._decode(None), sampler)
         finally:
             self._container.close()
         self._judge()
 
+    def _decode(self, packet: av.Packet | None) -> list[av.VideoFrame]:
+        import av
+
+        try:
+            if packet is None:
+                return list(self._stream.decode(None))
+            return list(packet.decode())  # type: ignore[arg-type]
+        except av.error.FFmpegError as error:
+            # Corrupt packets: keep going, later key frames decode again.
+            t = self._packet_t(packet) if packet is not None else self.report.last_t
+            self._damage(t, _reason(error))
+            return []
+
+    def _sampled(self, decoded: list[av.VideoFrame], sampler: Sampler) -> Iterator[Frame]:
+        for frame in decoded:
+            pts = frame.pts if frame.pts is not None else frame.dts
+            if pts is None:
+                self._index += 1
+                t = self._index / self.fps
+            else:
+                self._start_pts = pts if self._start_pts is None else self._start_pts
+                t = float((pts - self._start_pts) * self._time_base)
+                self._index = round(t * self.fps)
+            t = max(t, self.report.last_t)
+            if frame.is_corrupt:
+                # The decoder concealed damaged data (smeared blocks): not a picture to judge a street by.
+                self._damage(t, "damaged frame")
+                continue
+            self.report.last_t = t
+            if sampler.take(t):
+                self.report.frames_sampled += 1
+                image: npt.NDArray[np.uint8] = frame.to_ndarray(format="bgr24")  # type: ignore[assignment]
+                yield Frame(index=self._index, t=t, image=image, after_damage=self._unreported_damage)
+                self._unreported_damage = False
+
+    def _packet_t(self, packet: av.Packet) -> float:
+        pts = packet.pts if packet.pts is not None else packet.dts
+        if pts is None:
+            return self.report.last_t
+        return max(0.0, float((pts - (self._start_pts or 0)) * self._time_base))
+
+    def _damage(self, t: float, reason: str) -> None:
+        """Records damage as soon as it is met, so a reader that stops early still sees it."""
+        report = self.report
+        if report.damage_t is None:
+            report.damage_t = round(t, 3)
+        report.problems.append(f"{t:.1f} s: {reason}")
+        report.error = report.error or "corrupt"
+        report.detail = self._damage_detail()
+        self._unreported_damage = True
+
+    def _damage_detail(self) -> str:
+        problems = self.report.problems
+        first = f"first at {self.report.damage_t:g} s" if self.report.damage_t is not None else ""
+        return f"{len(problems)} damaged packet(s) or frame(s), {first} ({'; '.join(problems[:3])})"
+
     def _judge(self) -> None:
         report = self.report
-        if report.frames_read == 0:
+        if report.frames_read == 0 or (report.frames_sampled == 0 and report.problems):
             raise VideoError(
                 f"no frame could be decoded ({'; '.join(report.problems[:3]) or 'empty stream'})",
                 file=str(self.path),
             )
         expected = report.frames_expected
-        if expected and report.frames_read < math.floor(expected * WHOLE_FRACTION) - 1:
+        short = expected and report.frames_read < math.floor(expected * WHOLE_FRACTION) - 1
+        if short or (self._cut_off and expected and report.frames_read < expected):
             report.error = "truncated"
-            report.detail = f"decoded {report.frames_read} of {expected} frames"
+            end_t = round(max(report.last_t, self._last_packet_t), 3)
+            report.damage_t = end_t if report.damage_t is None else min(report.damage_t, end_t)
+            report.detail = f"decoded {report.frames_read} of {expected} frames; the data breaks off at {end_t:g} s"
         elif report.problems:
             report.error = "corrupt"
-            report.detail = f"{len(report.problems)} undecodable packets"
+            report.detail = self._damage_detail()
 
 
 class ImageFolder:
@@ -220,7 +282,9 @@ class ImageFolder:
         self.fps = sample_fps or 1.0
         self.sample_fps = sample_fps
         self.report = SourceReport(frames_expected=len(self.files))
-        first = self._read(self.files[0])
+        # The frame size comes from the first image that decodes: one corrupt image at the start must not
+        # stop the audit of the rest (it is reported as damage when the frames are read).
+        first = next((image for image in map(self._read, self.files) if image is not None), None)
         if first is None:
             raise VideoError(
                 "cannot decode the first image (corrupt, or over the decoder's pixel limit)", file=str(self.files[0])
@@ -237,18 +301,22 @@ class ImageFolder:
         return None if image is None else np.asarray(image, dtype=np.uint8)
 
     def frames(self) -> Iterator[Frame]:
+        damaged = False
         for index, file in enumerate(self.files):
             t = index / self.fps
             image = self._read(file)
             if image is None or image.shape[:2] != (self.height, self.width):
                 self.report.problems.append(f"{file.name}: unreadable or of another size")
+                self.report.damage_t = t if self.report.damage_t is None else self.report.damage_t
                 self.report.error = "corrupt"
                 self.report.detail = "; ".join(self.report.problems[:5])
+                damaged = True
                 continue
             self.report.frames_read += 1
             self.report.frames_sampled += 1
             self.report.last_t = t
-            yield Frame(index=index, t=t, image=image)
+            yield Frame(index=index, t=t, image=image, after_damage=damaged)
+            damaged = False
 
 
 KEYFRAME_MAX_INTERVAL_S = 4.0

@@ -13,20 +13,25 @@ import pytest
 
 os.environ.setdefault("YOLO_OFFLINE", "1")
 os.environ.setdefault("STREETWATCH_WEBHOOK_ALLOW_PRIVATE", "1")
+# Tests build many throwaway models; exporting each to ONNX/OpenVINO would cost 15-30 s apiece. Tests of
+# the backends (and the sample-clip gate, which runs the default like a user) choose theirs explicitly.
+os.environ.setdefault("STREETWATCH_BACKEND", "pytorch")
 
 REPO = Path(__file__).resolve().parent.parent
 STREETWATCH = str(Path(sys.executable).with_name("streetwatch"))
 
 
-def run_cli(*args: str | Path, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    """Runs the real console script, as a user would."""
+def run_cli(
+    *args: str | Path, cwd: Path | None = None, timeout: float = 300, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Runs the real console script, as a user would (``env`` adds to or overrides the test environment)."""
     return subprocess.run(
         [STREETWATCH, *map(str, args)],
         capture_output=True,
         text=True,
         cwd=cwd,
         timeout=timeout,
-        env=dict(os.environ, YOLO_OFFLINE="1"),
+        env={**os.environ, "YOLO_OFFLINE": "1", **(env or {})},
         check=False,
     )
 

@@ -20,6 +20,7 @@ sexagesimal integer 1080, which is turned back into ``"18:00"``.
 from __future__ import annotations
 
 import re
+import reprlib
 from collections.abc import Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
@@ -59,17 +60,31 @@ __all__ = [
     "GridRef",
     "Location",
     "ZoneConfig",
+    "brief",
     "format_loc",
     "load_camera_config",
 ]
 
 MAX_POLYGON_POINTS: Final = 1000
+# The largest config the schema allows (256 zones of 1000 points) is under 800 000 YAML nodes once
+# aliases are expanded; more than this is an alias bomb ("billion laughs"), refused before it is built.
+MAX_YAML_NODES: Final = 1_000_000
 DEFAULT_MAX_REPROJECTION_ERROR_M: Final = 2.0
 DEFAULT_MIN_OVERLAP: Final = 0.5
 # Calibration points closer to a line than this (metres on the ground, pixels in the image) are
 # treated as collinear: a homography through them is undetermined.
 _COLLINEAR_GROUND_M: Final = 0.5
 _COLLINEAR_PIXELS: Final = 2.0
+
+
+_BRIEF = reprlib.Repr()  # keyword arguments only from Python 3.12
+_BRIEF.maxlevel, _BRIEF.maxstring, _BRIEF.maxother = 2, 60, 60
+_BRIEF.maxlist = _BRIEF.maxtuple = _BRIEF.maxdict = _BRIEF.maxset = 4
+
+
+def brief(value: Any) -> str:
+    """A bounded repr of user input for messages (a value may be a 1 MB string or a huge structure)."""
+    return _BRIEF.repr(value)
 
 
 def _at(message: str, *sub_loc: str | int) -> PydanticCustomError:
@@ -329,7 +344,7 @@ def _source(value: Any) -> Any:
 
 def _camera_id(value: Any) -> Any:
     if isinstance(value, str) and not re.fullmatch(r"[a-z0-9-]{1,64}", value):
-        raise ValueError(f"{value!r} is not a camera id: use 1-64 lower-case letters, digits and '-'")
+        raise ValueError(f"{brief(value)} is not a camera id: use 1-64 lower-case letters, digits and '-'")
     return value
 
 
@@ -338,7 +353,7 @@ def _timezone(value: Any) -> Any:
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError, OSError):
-            raise ValueError(f"unknown IANA timezone {value!r} (e.g. Asia/Shanghai, UTC)") from None
+            raise ValueError(f"unknown IANA timezone {brief(value)} (e.g. Asia/Shanghai, UTC)") from None
     return value
 
 
@@ -480,9 +495,9 @@ def _error_message(error: Mapping[str, Any]) -> str:
         message = "unknown field (not part of the camera config; check the spelling)"
     elif kind in {"literal_error", "enum"}:
         expected = (error.get("ctx") or {}).get("expected", "")
-        message = f"{error.get('input')!r} is not one of {expected}" if expected else message
+        message = f"{brief(error.get('input'))} is not one of {expected}" if expected else message
     elif kind == "string_pattern_mismatch":
-        message = f"{message}, got {error.get('input')!r}"
+        message = f"{message}, got {brief(error.get('input'))}"
     return message
 
 
@@ -507,11 +522,52 @@ def _yaml_line(root: yaml.Node | None, loc: Sequence[str | int]) -> int | None:
     return line
 
 
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def _expanded_size(root: yaml.Node) -> int | None:
+    """Nodes in the document once aliases are expanded (capped above MAX_YAML_NODES); None for a cycle.
+
+    Computed on the node graph, where an alias is one shared node, so a "billion laughs" costs no more
+    than its text. A cycle (an alias inside its own anchor) would make the data infinitely deep.
+    """
+    sizes: dict[int, int] = {}
+    on_path: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, finished = stack.pop()
+        key = id(node)
+        if finished:
+            on_path.discard(key)
+            total = 1 + sum(sizes[id(child)] for child in _children(node))
+            sizes[key] = min(total, MAX_YAML_NODES + 1)
+            continue
+        if key in sizes:
+            continue
+        on_path.add(key)
+        stack.append((node, True))
+        for child in _children(node):
+            if id(child) in on_path:
+                return None
+            if id(child) not in sizes:
+                stack.append((child, False))
+    return sizes[id(root)]
+
+
 def _duplicate_key(root: yaml.Node | None) -> tuple[str, int] | None:
     """First key repeated within one mapping (PyYAML silently keeps the last one)."""
     stack = [root] if root is not None else []
+    visited: set[int] = set()  # an alias is the same node again: look at it once
     while stack:
         node = stack.pop()
+        if node is None or id(node) in visited:
+            continue
+        visited.add(id(node))
         if isinstance(node, yaml.MappingNode):
             seen: set[str] = set()
             for key, value in node.value:
@@ -525,17 +581,23 @@ def _duplicate_key(root: yaml.Node | None) -> tuple[str, int] | None:
     return None
 
 
+_PROBLEMS_SHOWN = 5
+
+
 def _validation_error(error: ValidationError, path: Path, root: yaml.Node | None) -> ConfigError:
+    items = error.errors()
     problems = []
-    for item in error.errors():
+    for item in items[: _PROBLEMS_SHOWN + 1]:  # one paragraph, even for a list of 1000 bad points
         loc = _error_loc(item)
         line = _yaml_line(root, loc)
         where = f" (line {line})" if line is not None else ""
         problems.append((format_loc(loc), _error_message(item) + where))
     field, message = problems[0]
-    if len(problems) > 1:
+    if len(items) > 1:
         more = "; ".join(f"{f or 'top level'}: {m}" for f, m in problems[1:])
-        message += f". {len(problems) - 1} more problem{'s' if len(problems) > 2 else ''}: {more}"
+        if len(items) > len(problems):
+            more += f"; and {len(items) - len(problems)} more"
+        message += f". {len(items) - 1} more problem{'s' if len(items) > 2 else ''}: {more}"
     return ConfigError(message, file=str(path), field=field or None)
 
 
@@ -552,15 +614,7 @@ def load_camera_config(path: str | Path) -> CameraConfig:
         raise ConfigError(f"not UTF-8 text (byte {error.start})", file=str(path)) from None
     except OSError as error:
         raise ConfigError(f"cannot read: {error.strerror or error}", file=str(path)) from None
-    try:
-        data = yaml.safe_load(text)
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as error:
-        mark = error.problem_mark or error.context_mark
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
-        raise ConfigError(f"YAML syntax error: {where}{error.problem or error}", file=str(path)) from None
-    except yaml.YAMLError as error:
-        raise ConfigError(f"YAML syntax error: {error}", file=str(path)) from None
+    root, data = _parse_yaml(text, path)
     duplicate = _duplicate_key(root)
     if duplicate is not None:
         key, key_line = duplicate
@@ -599,6 +653,42 @@ def load_camera_config(path: str | Path) -> CameraConfig:
             )
         config.grid_index()
     return config
+
+
+def _parse_yaml(text: str, path: Path) -> tuple[yaml.Node | None, Any]:
+    """The document's node graph (for line numbers) and its data, built only once its size is known."""
+    try:
+        loader = yaml.SafeLoader(text)
+    except yaml.reader.ReaderError as error:
+        raise ConfigError(
+            f"YAML syntax error: character #x{error.character:04x} is not allowed in YAML (position {error.position})",
+            file=str(path),
+        ) from None
+    try:
+        root = loader.get_single_node()
+        if root is None:
+            return None, None
+        size = _expanded_size(root)
+        if size is None:
+            raise ConfigError("YAML alias refers to itself (an anchor used inside its own value)", file=str(path))
+        if size > MAX_YAML_NODES:
+            raise ConfigError(
+                f"the YAML expands to more than {MAX_YAML_NODES:,} values through its aliases (*name); "
+                "a camera config is far smaller",
+                file=str(path),
+            )
+        return root, loader.construct_document(root)
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+        reason = " ".join(str(error.problem or error).split())  # one line
+        raise ConfigError(f"YAML syntax error: {where}{reason}", file=str(path)) from None
+    except yaml.YAMLError as error:
+        raise ConfigError(f"YAML syntax error: {' '.join(str(error).split())}", file=str(path)) from None
+    except RecursionError:
+        raise ConfigError("YAML nested too deeply to be a camera config", file=str(path)) from None
+    finally:
+        loader.dispose()
 
 
 def _parse_field(field: str) -> list[str | int]:

@@ -109,3 +109,12 @@ def test_sigint_stops_cleanly_and_keeps_undelivered_records(tmp_path: Path) -> N
         states = db.execute("SELECT camera_id FROM camera_state").fetchall()
     assert "alert" in kinds and "evidence" in kinds, kinds
     assert states == [("cam-a",)]
+
+
+def test_cli_default_analysis_rate_is_the_live_default() -> None:
+    import inspect
+
+    from detector import cli
+    from detector.live import DEFAULT_ANALYSIS_FPS
+
+    assert inspect.signature(cli.run).parameters["analysis_fps"].default == DEFAULT_ANALYSIS_FPS == 1.0

@@ -25,6 +25,7 @@ import httpx
 import pytest
 import yaml
 
+from detector.live import DEFAULT_ANALYSIS_FPS
 from tests.conftest import REPO, STREETWATCH, make_test_video
 
 GST_PYTHON = "/usr/bin/python3"
@@ -315,7 +316,8 @@ def test_live_cameras_through_outages_and_restart(system: dict[str, Any]) -> Non
     assert now["cam-h"]["frames_analysed"] == 0 and system["hang"].accepted >= 1
     for camera in ("cam-a", "cam-b"):
         assert now[camera]["status"] == "online"
-        assert now[camera]["analysis_fps"] >= 1.5, f"{camera} slowed down by the hanging camera: {now[camera]}"
+        slowest_ok = 0.75 * DEFAULT_ANALYSIS_FPS
+        assert now[camera]["analysis_fps"] >= slowest_ok, f"{camera} slowed by the hanging camera: {now[camera]}"
         assert now[camera]["frames_analysed"] > frames_before[camera]
     time.sleep(max(0.0, 30 - (time.monotonic() - down)))
     produced = ALERT_LINE.findall(run.text())[alerts_before:]

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from detector.adapters import class_lookup
-from detector.model import Detector, default_card, read_card
+from detector.backends import ENV_BACKEND, ENV_CACHE
+from detector.model import Detector, default_card, load_detector, read_card
 from tests.conftest import build_untrained_model, make_test_video, run_cli
 from zones.errors import ModelError
 
@@ -46,15 +47,32 @@ def test_missing_weights_exit_2_naming_the_path(tmp_path: Path) -> None:
     assert "nope.pt: model weights not found" in done.stderr
 
 
-def test_model_without_our_classes_is_refused(tmp_path: Path) -> None:
+def test_model_without_our_classes_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     foreign = build_untrained_model(tmp_path / "coco.pt", {0: "person", 1: "car", 2: "dog"})
     video = make_test_video(tmp_path / "clip.mp4", seconds=2)
+    monkeypatch.setenv(ENV_BACKEND, "auto")
+    monkeypatch.setenv(ENV_CACHE, str(tmp_path / "cache"))
     done = run_cli("detect", video, "--out", tmp_path / "d.jsonl", "--model", foreign)
     assert done.returncode == 2
     assert "class_map" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "cache").exists()  # refused before any export was spent on it
 
 
-def test_detect_writes_a_line_per_analysed_frame(tmp_path: Path, untrained_model: Path) -> None:
+def test_unknown_backend_in_the_environment_exits_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, untrained_model: Path
+) -> None:
+    video = make_test_video(tmp_path / "clip.mp4", seconds=1)
+    monkeypatch.setenv(ENV_BACKEND, "tensorrt")
+    done = run_cli("detect", video, "--out", tmp_path / "d.jsonl", "--model", untrained_model)
+    assert done.returncode == 2
+    expected = "STREETWATCH_BACKEND: unknown inference backend 'tensorrt'; choose one of auto, pytorch, onnx, openvino"
+    assert expected in done.stderr and "Traceback" not in done.stderr
+
+
+def test_detect_writes_a_line_per_analysed_frame(
+    tmp_path: Path, untrained_model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(ENV_BACKEND, "pytorch")  # a throw-away model: not worth an export
     video = make_test_video(tmp_path / "clip.mp4", seconds=4)
     out = tmp_path / "d.jsonl"
     done = run_cli("detect", video, "--out", out, "--model", untrained_model, "--sample-fps", "2")
@@ -77,7 +95,28 @@ def test_default_card_is_the_newest(tmp_path: Path) -> None:
 
 
 def test_detector_predicts_our_detections_type(untrained_model: Path) -> None:
-    detector = Detector(untrained_model, confidence=0.0001, imgsz=160)
+    detector = Detector(untrained_model, confidence=0.0001, imgsz=160, backend="pytorch")
     [detections] = detector.predict([np.random.default_rng(0).integers(0, 255, (120, 160, 3), dtype=np.uint8)])
     assert detections.xyxy.shape[1] == 4
     assert set(detections.class_id.tolist()) <= {0, 1, 2}
+
+
+@pytest.mark.parametrize(
+    ("argument", "env", "expected_reason"),
+    [
+        ("pytorch", None, "requested by the backend option"),
+        (None, "pytorch", "requested by STREETWATCH_BACKEND"),
+        (None, "PyTorch", "requested by STREETWATCH_BACKEND"),
+    ],
+)
+def test_load_detector_reports_its_backend(
+    untrained_model: Path, monkeypatch: pytest.MonkeyPatch, argument: str | None, env: str | None, expected_reason: str
+) -> None:
+    monkeypatch.delenv(ENV_BACKEND, raising=False)
+    if env is not None:
+        monkeypatch.setenv(ENV_BACKEND, env)
+    detector = load_detector(untrained_model, backend=argument)
+    assert detector.backend == "pytorch"
+    assert detector.backend_info["reason"] == expected_reason
+    assert detector.backend_info["requested"] == "pytorch"
+    assert detector.runtime_path == untrained_model
