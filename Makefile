@@ -30,8 +30,10 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
+# Long campaigns (every test named *fuzz*): about an hour at the default size; `make fuzz FUZZ_EXAMPLES=2000` for more.
+FUZZ_EXAMPLES ?= 500
 fuzz: $(STAMP)
-	STREETWATCH_FUZZ_EXAMPLES=2000 $(BIN)/python -m pytest -q tests -k fuzz
+	STREETWATCH_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -q tests -k fuzz
 
 clean-venv:
 	rm -rf $(VENV)

@@ -113,9 +113,39 @@ def audit(
     push: Annotated[str | None, typer.Option("--push", help="Service URL to post each alert record to.")] = None,
     token: Annotated[str | None, typer.Option("--token", help="Bearer token (default $STREETWATCH_TOKEN).")] = None,
     backend: BackendOption = None,
+    reuse_threshold: Annotated[
+        float | None,
+        typer.Option(
+            "--reuse-threshold",
+            min=0.0,
+            max=255.0,
+            help="Grey-level change inside the zones below which the previous detections are reused instead of "
+            "running the model (default 12 on the key-frame path; 0 runs the model on every analysed frame).",
+        ),
+    ] = None,
+    max_reuse_s: Annotated[
+        float | None,
+        typer.Option(
+            "--max-reuse-s",
+            min=0.0,
+            max=3600.0,
+            help="Run the model at least this often in video seconds (default 10; never more than a quarter of "
+            "the shortest dwell; 0 turns reuse off).",
+        ),
+    ] = None,
+    keyframe_interval: Annotated[
+        float | None,
+        typer.Option(
+            "--keyframe-interval",
+            min=0.1,
+            max=60.0,
+            help="Key-frame path: analyse a key frame at most every this many seconds (default 4; capped at "
+            "half the camera's max_gap_s).",
+        ),
+    ] = None,
 ) -> None:
     """Audit recorded video: alerts.jsonl, summary.json, report.html and evidence in --out."""
-    from detector.audit import AuditRequest, run_audit
+    from detector.audit import DEFAULT_KEYFRAME_INTERVAL_S, AuditRequest, run_audit
 
     if camera == Path() or out == Path():
         raise InputError("audit needs --camera CAMERA.yaml and --out DIR")
@@ -131,6 +161,9 @@ def audit(
             start_time=_start_time(start_time),
             push=push,
             token=token,
+            change_threshold=reuse_threshold,
+            max_reuse_s=max_reuse_s,
+            keyframe_interval_s=DEFAULT_KEYFRAME_INTERVAL_S if keyframe_interval is None else keyframe_interval,
         )
     )
     found = sum(summary["alerts"].values())
