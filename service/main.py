@@ -22,7 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.api.deps import PUBLIC_PATHS, default_deny, refuse_unstorable_text
+from service.api.deps import PUBLIC_PATHS, default_deny, refuse_repeated_scalar_query, refuse_unstorable_text
 from service.api.routes import alerts, cameras, cases, events, exports, pages, tokens, webhooks
 from service.core.clock import Clock, utc_now
 from service.core.config import Settings
@@ -153,7 +153,7 @@ def create_app(
         docs_url=None,
         redoc_url=None,
         max_body_size=settings.max_body_bytes,
-        dependencies=[Depends(default_deny), Depends(refuse_unstorable_text)],
+        dependencies=[Depends(default_deny), Depends(refuse_unstorable_text), Depends(refuse_repeated_scalar_query)],
     )
     app.state.settings = settings
     app.state.db = database

@@ -11,6 +11,7 @@ public. Role checks on top are ``Annotated`` aliases (``ReviewerPrincipal`` …)
 from __future__ import annotations
 
 import json
+import typing
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import datetime
 from typing import Annotated, Any, Final
@@ -183,6 +184,37 @@ async def refuse_unstorable_text(request: Request) -> None:
     if problems:
         raise RequestValidationError(
             [{"loc": loc, "msg": _NUL_MESSAGE, "type": "string_unstorable"} for loc in problems]
+        )
+
+
+def _repeatable(annotation: Any) -> bool:
+    """Whether a query parameter is declared as a list (``list[X] | None`` included)."""
+    if typing.get_origin(annotation) in (list, tuple, set, frozenset):
+        return True
+    return any(_repeatable(arg) for arg in typing.get_args(annotation) if arg is not type(None))
+
+
+async def refuse_repeated_scalar_query(request: Request) -> None:
+    """``?endpoint=a&endpoint=b`` for a one-value parameter is refused (422), not silently cut to the last
+    value: the caller meant something the route cannot do (found by schemathesis)."""
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    if dependant is None:
+        return
+    repeatable: set[str] = set()
+    pending = [dependant]
+    while pending:  # the route's own parameters and those of every dependency it uses
+        current = pending.pop()
+        repeatable |= {f.alias for f in current.query_params if _repeatable(f.field_info.annotation)}
+        pending += current.dependencies
+    keys = [key for key, _ in request.query_params.multi_items()]
+    repeated = sorted({key for key in keys if keys.count(key) > 1} - repeatable)
+    if repeated:
+        raise RequestValidationError(
+            [
+                {"loc": ("query", key), "msg": "given more than once; it takes one value", "type": "repeated"}
+                for key in repeated
+            ]
         )
 
 
