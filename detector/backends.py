@@ -61,7 +61,9 @@ ENV_CACHE = "STREETWATCH_CACHE"
 # PyTorch logical CPUs - 1 (one core of two). Between the two, per-frame wall times on the busy box
 # were split, but OpenVINO spent about half ONNX Runtime's CPU per frame (ORT's threads spin while
 # they wait, taking time from the decoder thread) and won both end-to-end audit rounds. The same
-# detections and mAP50 on all three. Quiet-machine figures: bench/RESULTS.md.
+# detections and mAP50 on all three. On the quiet box (bench/RESULTS.md, session 10) ONNX Runtime won the
+# per-frame latency (54 ms vs OpenVINO 82 ms, PyTorch 113 ms) but OpenVINO still won the end-to-end audit
+# of the 120 s 1080p clip (41.4x vs 38.5x real time), which is what users run.
 CPU_ORDER: tuple[Backend, ...] = ("openvino", "onnx", "pytorch")
 
 # Bump when the export recipe changes: entries made by an older recipe are then re-exported.
