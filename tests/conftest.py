@@ -8,6 +8,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,6 +20,38 @@ os.environ.setdefault("STREETWATCH_BACKEND", "pytorch")
 
 REPO = Path(__file__).resolve().parent.parent
 STREETWATCH = str(Path(sys.executable).with_name("streetwatch"))
+
+
+def run_cli_in_process(args: list[str]) -> tuple[int, str, str, float]:
+    """``streetwatch ARGS`` in this process (fast, for fuzz campaigns): exit code, stdout, stderr, seconds.
+    Exceptions other than the exit propagate."""
+    import io
+    import time
+    from contextlib import redirect_stderr, redirect_stdout
+
+    import detector.cli
+
+    out, err = io.StringIO(), io.StringIO()
+    started = time.monotonic()
+    with redirect_stdout(out), redirect_stderr(err):
+        try:
+            detector.cli.main(args)
+        except SystemExit as done:
+            code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+        else:
+            code = 0
+    return code, out.getvalue(), err.getvalue(), time.monotonic() - started
+
+
+def fuzz_settings(default_examples: int) -> Any:
+    """hypothesis settings for a fuzz test: ``STREETWATCH_FUZZ_EXAMPLES`` (``make fuzz``) or the default."""
+    from hypothesis import HealthCheck, settings
+
+    return settings(
+        max_examples=int(os.environ.get("STREETWATCH_FUZZ_EXAMPLES", str(default_examples))),
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example],
+    )
 
 
 def run_cli(

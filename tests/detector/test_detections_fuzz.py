@@ -11,31 +11,22 @@ files also go through the real console script. ``STREETWATCH_FUZZ_EXAMPLES`` sca
 
 from __future__ import annotations
 
-import io
 import json
 import math
-import os
-import time
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import detector.cli
-from tests.conftest import report_count, run_cli
+from tests.conftest import fuzz_settings, report_count, run_cli, run_cli_in_process
 
-EXAMPLES = int(os.environ.get("STREETWATCH_FUZZ_EXAMPLES", "20"))
-FUZZ = settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example],
-)
+FUZZ = fuzz_settings(20)
+EXAMPLES: int = FUZZ.max_examples
 RUN_LIMIT_S = 30.0
 MESSAGE_LIMIT = 4000
 SECONDS = 40
@@ -90,12 +81,9 @@ COUNTS: Counter[str] = Counter()
 
 
 @pytest.fixture(scope="module", autouse=True)
-def _in_process_cli(workdir: Path) -> Iterator[None]:
-    """Register plugin commands once (``main()`` adds them on every call; in-process they would pile up)."""
-    _run(["check", str(workdir / "camera.yaml")])
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(detector.cli, "_register_plugin_commands", lambda: None)
-        yield
+def _report_counts(workdir: Path) -> Iterator[None]:
+    """This module's counts, printed in the run's "reliability counts" section."""
+    yield
     tried = sum(n for key, n in COUNTS.items() if key.startswith("mutation"))
     kinds = ", ".join(f"{key} ×{n}" for key, n in sorted(COUNTS.items()))
     report_count(f"detections JSONL fuzz: {tried} mutated files; {kinds}")
@@ -108,18 +96,7 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def _run(args: list[str]) -> tuple[int, str, str, float]:
-    """``streetwatch ARGS`` in this process: exit code, stdout, stderr, seconds. Other exceptions propagate."""
-    out, err = io.StringIO(), io.StringIO()
-    started = time.monotonic()
-    with redirect_stdout(out), redirect_stderr(err):
-        try:
-            detector.cli.main(args)
-        except SystemExit as done:
-            code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
-        else:
-            code = 0
-    return code, out.getvalue(), err.getvalue(), time.monotonic() - started
+_run = run_cli_in_process
 
 
 def _dump(value: Any) -> str:

@@ -14,33 +14,25 @@ inputs also go through the real console script. ``STREETWATCH_FUZZ_EXAMPLES`` sc
 from __future__ import annotations
 
 import copy
-import io
 import json
 import math
-import os
 import time
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import detector.cli
-from tests.conftest import REPO, report_count, run_cli
+from tests.conftest import REPO, fuzz_settings, report_count, run_cli, run_cli_in_process
 from tests.zones.conftest import valid_config
 
-EXAMPLES = int(os.environ.get("STREETWATCH_FUZZ_EXAMPLES", "30"))
-FUZZ = settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example],
-)
+FUZZ = fuzz_settings(30)
+EXAMPLES: int = FUZZ.max_examples
 # Each run of check or audit must end well within this, whatever the input.
 RUN_LIMIT_S = 20.0
 MESSAGE_LIMIT = 4000
@@ -60,13 +52,9 @@ COUNTS: Counter[str] = Counter()
 
 
 @pytest.fixture(scope="module", autouse=True)
-def _in_process_cli() -> Iterator[None]:
-    """Register the plugin commands once: ``main()`` adds them again on every call (fine for one process per
-    command, but in-process callers would accumulate duplicates and slow down)."""
-    _run(["check", str(REPO / "sample_videos" / "street_day.camera.yaml")])
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(detector.cli, "_register_plugin_commands", lambda: None)
-        yield
+def _report_counts() -> Iterator[None]:
+    """This module's counts, printed in the run's "reliability counts" section."""
+    yield
     lines = ", ".join(f"{key} ×{n}" for key, n in sorted(COUNTS.items()))
     report_count(
         f"camera YAML fuzz: {sum(v for k, v in COUNTS.items() if k.startswith('mutation'))} mutations; {lines}"
@@ -93,18 +81,7 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def _run(args: list[str]) -> tuple[int, str, str, float]:
-    """``streetwatch ARGS`` in this process: exit code, stdout, stderr, seconds. Other exceptions propagate."""
-    out, err = io.StringIO(), io.StringIO()
-    started = time.monotonic()
-    with redirect_stdout(out), redirect_stderr(err):
-        try:
-            detector.cli.main(args)
-        except SystemExit as done:
-            code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
-        else:
-            code = 0
-    return code, out.getvalue(), err.getvalue(), time.monotonic() - started
+_run = run_cli_in_process
 
 
 def _assert_typed(code: int, out: str, err: str, seconds: float, path: Path) -> None:
