@@ -124,8 +124,14 @@ wild = st.recursive(
 ) | st.integers(min_value=20, max_value=400).map(_nested)  # fmt: skip
 
 
+_MAX_PATH_DEPTH = 12
+"""Deeper than any real field of a camera config; an earlier mutation may have nested 400 levels."""
+
+
 def _paths(data: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     found = [prefix] if prefix else []
+    if len(prefix) >= _MAX_PATH_DEPTH:
+        return found
     if isinstance(data, dict):
         for key, value in data.items():
             found += _paths(value, (*prefix, key))
