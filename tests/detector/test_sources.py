@@ -38,6 +38,35 @@ def test_whole_video_yields_sampled_frames_from_container_time(tmp_path: Path) -
     assert video.report.frames_read == video.report.frames_expected == 150
 
 
+@pytest.mark.parametrize(
+    ("sample_fps", "expected_t"),
+    [
+        # 12 s clip, key frames every 2 s (GOP 50 at 25 fps)
+        (None, [0, 2, 4, 6, 8, 10]),
+        (0.25, [0, 4, 8]),  # the audit's 4 s stride: the key frames in between are never decoded
+        (0.2, [0, 6, 10]),  # a 5 s stride: the first key frame at or after each point of its grid
+    ],
+)
+def test_key_frames_the_stride_passes_over_are_not_decoded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sample_fps: float | None, expected_t: list[float]
+) -> None:
+    video = VideoFile(make_test_video(tmp_path / "gop50.mp4", seconds=12), sample_fps=sample_fps)
+    video.keyframes_only = True
+    decoded_keys: list[float] = []
+    decode = VideoFile._decode
+
+    def counting(self: VideoFile, packet: object) -> list[object]:
+        if packet is not None and getattr(packet, "is_keyframe", False):
+            decoded_keys.append(round(self._packet_t(packet), 2))  # type: ignore[arg-type]
+        return decode(self, packet)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(VideoFile, "_decode", counting)
+    frames = list(video.frames())
+    assert [round(f.t, 2) for f in frames] == expected_t
+    assert decoded_keys == expected_t
+    assert video.report.error is None and video.report.frames_read == 300
+
+
 @pytest.mark.parametrize(("suffix", "codec"), [("mp4", "libx264"), ("avi", "mpeg4")])
 @pytest.mark.parametrize("keep", [0.5, 0.9])
 def test_truncated_video_is_read_in_part_and_flagged(tmp_path: Path, suffix: str, codec: str, keep: float) -> None:
