@@ -70,7 +70,8 @@ def tree_cpu_seconds(pid: int) -> float:
 
 def thread_cpu_seconds(pid: int) -> dict[str, float]:
     """CPU seconds per thread name (``comm``) summed over the live threads of a process. FFmpeg names its
-    decoder threads ``av:<codec>:…``; Python threads keep the process name."""
+    decoder threads ``av:<codec>:…``, the live capture its threads ``capture-<camera>``; other Python
+    threads keep the process name."""
     totals: dict[str, float] = {}
     for task in Path(f"/proc/{pid}/task").iterdir():
         try:

@@ -310,8 +310,15 @@ def run(
         ),
     ] = None,
     analysis_fps: Annotated[
-        float, typer.Option("--analysis-fps", min=0.05, max=30.0, help="Frames analysed per second per camera.")
-    ] = 1.0,
+        float,
+        typer.Option(
+            "--analysis-fps",
+            min=0.05,
+            max=30.0,
+            help="Frames analysed per second per camera. Where the camera's key frames come at least this "
+            "often (GOP ≤ 1.25/F s), only key frames are decoded.",
+        ),
+    ] = 0.5,
     state_dir: Annotated[
         Path, typer.Option("--state-dir", help="Spool of unsent records, engine state and evidence.")
     ] = Path("streetwatch-state"),

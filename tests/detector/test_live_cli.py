@@ -117,4 +117,4 @@ def test_cli_default_analysis_rate_is_the_live_default() -> None:
     from detector import cli
     from detector.live import DEFAULT_ANALYSIS_FPS
 
-    assert inspect.signature(cli.run).parameters["analysis_fps"].default == DEFAULT_ANALYSIS_FPS == 1.0
+    assert inspect.signature(cli.run).parameters["analysis_fps"].default == DEFAULT_ANALYSIS_FPS == 0.5
