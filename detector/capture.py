@@ -6,7 +6,7 @@
 * Streams and files are read packet by packet with PyAV. While the stream's key frames come at
   least as often as the analysis needs a frame (an IP camera's GOP of 1-2 s against the default
   analysis every 2 s), only key frames are decoded: a 1080p25 camera then costs 0.023 core instead
-  of the 0.143 that decoding every frame costs (bench/live_capacity.py). A stream with sparser key
+  of the 0.11-0.14 that decoding every frame costs (bench/live_capacity.py). A stream with sparser key
   frames is switched, at its next key frame, to decoding every frame (so P-frames always have their
   references); the capture thread remembers that for its later connections.
 * Only the frames due at the analysis rate are converted to pixels and queued.
@@ -201,10 +201,10 @@ class PacketStream:
     """A stream or file read with PyAV, one packet per ``grab``; decodes key frames only while they come
     at most ``max_keyframe_gap_s`` apart (``None``: decode every frame).
 
-    ``grab`` feeds each packet to the decoder; ``has_picture`` says whether it produced a picture that
-    ``retrieve`` can convert. In key-frame mode the decoder skips every other frame without decoding it
-    (``skip_frame=NONKEY``). Once key frames come sparser than the gap (or none comes in twice the gap),
-    the stream switches to decoding every frame at the next key frame, and stays so.
+    ``grab`` reads one packet and decodes it if needed; ``has_picture`` says whether it produced a
+    picture that ``retrieve`` can convert. In key-frame mode only key packets reach the decoder, each
+    decoded and drained on its own. Once key frames come sparser than the gap (or none comes in twice
+    the gap), the stream switches to decoding every frame at the next key frame, and stays so.
     """
 
     def __init__(
@@ -243,8 +243,6 @@ class PacketStream:
         # One decoding thread per camera: the cameras already run side by side, and frame threading
         # would hold pictures back by a frame per thread.
         context.thread_count = 1
-        if self.keyframes_only:
-            context.skip_frame = "NONKEY"
         rate = self._stream.average_rate or self._stream.guessed_rate
         self.fps = float(rate) if rate else 0.0
         self._packets = self._container.demux(self._stream)
@@ -273,17 +271,29 @@ class PacketStream:
                 return False
             self._drained = True
             return self._decoded(packet)
+        key = bool(packet.is_keyframe)
         if self.keyframes_only:
-            self._watch_keyframes(bool(packet.is_keyframe))
+            self._watch_keyframes(key)
+        if self.keyframes_only:
+            # Other frames never reach the decoder. Each key frame is decoded on its own and drained
+            # at once: a decoder that reorders B-frames would otherwise hold its picture back until
+            # frames that never come (a GOP or two late, stamped with the wrong capture time).
+            return self._decoded(packet, drain=True) if key else True
         return self._decoded(packet)
 
-    def _decoded(self, packet: Any) -> bool:
+    def _decoded(self, packet: Any, *, drain: bool = False) -> bool:
+        context = self._stream.codec_context
         try:
-            pictures = packet.decode()
+            pictures = list(context.decode(packet))
+            if drain:
+                pictures += context.decode(None)
         except self._av.error.FFmpegError:
             # A damaged packet: no picture from it; later key frames decode again.
             self.decode_errors += 1
-            return True
+            pictures = []
+        finally:
+            if drain:
+                context.flush_buffers()  # ready for the next key frame after the drain
         # A picture the decoder had to conceal is not one to judge a street by.
         good = [picture for picture in pictures if not picture.is_corrupt]
         self._picture = good[-1] if good else None
@@ -311,7 +321,6 @@ class PacketStream:
         )
         self.keyframes_only = False
         self.switched_to_every_frame = True
-        self._stream.codec_context.skip_frame = "DEFAULT"
 
     def retrieve(self) -> tuple[bool, Any]:
         if self._picture is None:

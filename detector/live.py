@@ -56,8 +56,8 @@ STATE_VERSION = 1
 # Violations need minutes of dwell (DESIGN §3.4a defaults: 180-600 s) and survive 30 s unseen, so a look every
 # 2 s is ample (the audit looks every 4 s and reports the sample clips' truth exactly). It is also the key-frame
 # interval of a typical IP camera (GOP 50 at 25 fps), so the capture decodes key frames only: a 1080p camera then
-# costs 0.023 core instead of the 0.143 that decoding every frame needs (bench/live_capacity.py), and one 2-core
-# machine sustains 16 such cameras (bench/RESULTS.md).
+# costs 0.023 core instead of the 0.11-0.14 that decoding every frame needs (bench/live_capacity.py), and one 2-core
+# machine sustains 8 such cameras with margin, 16 at the edge of a 2 s alert latency p95 (bench/RESULTS.md).
 DEFAULT_ANALYSIS_FPS = 0.5
 STATE_SAVE_INTERVAL_S = 10.0
 STATUS_INTERVAL_S = 30.0

@@ -279,8 +279,10 @@ def test_file_source_loops_paced_without_counting_reconnects(tmp_path: Path) -> 
     time.sleep(2.6)
     thread.stop()
     assert thread.join(3.0)
-    # Paced at the file's 10 fps and sampled at 5 fps: about 13 frames in 2.6 s, across 2+ loops.
-    assert 9 <= queue.put_count <= 16
+    # Paced at the file's 10 fps and sampled at 5 fps: about 13 frames in 2.6 s, across 2+ loops, less
+    # four or so of the first loop: its one key frame is too few for 5 fps, so the capture decodes every
+    # frame from the next key frame on (the next loop) and only that key frame counts before it.
+    assert 8 <= queue.put_count <= 16
     assert thread.stats.grabbed >= 20, "the 10-frame file looped"
     assert thread.stats.reconnects == 0
 
