@@ -29,6 +29,12 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}; {versions}"
 
 
+def section_heading(title: str, detail: str | None = None) -> list[str]:
+    """The first lines of a RESULTS.md section: time, title, machine (and ``detail`` after it)."""
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return [f"## {stamp} — {title}", "", f"Machine: {machine()}" + (f"; {detail}" if detail else ""), ""]
+
+
 BENCHES = ("audit_throughput", "inference", "ingest", "live_capacity")
 
 

@@ -311,15 +311,11 @@ def pg_version(pg: PgServer) -> str:
 
 
 def markdown(figures: dict[str, Any], command: str) -> str:
-    from bench.__main__ import machine
+    from bench.__main__ import section_heading
 
-    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     options = figures["options"]
     lines = [
-        f"## {stamp} — service ingest (bench/ingest.py)",
-        "",
-        f"Machine: {machine()}; {figures['versions']}",
-        "",
+        *section_heading("service ingest (bench/ingest.py)", figures['versions']),
         f"`{command}`: a real `streetwatch serve` (uvicorn, one process) on loopback per backend, fed by an "
         f"httpx.AsyncClient load generator in one process on the same machine ({options['concurrency']} requests "
         f"in flight) with valid alert records (4 categories, 64 cameras, random places in Nanjing; "

@@ -671,15 +671,11 @@ def run(
 
 
 def markdown(figures: dict[str, Any], command: str) -> str:
-    from bench.__main__ import machine
+    from bench.__main__ import section_heading
 
-    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     fps = figures["analysis_fps"]
     lines = [
-        f"## {stamp} — live capacity (bench/live_capacity.py)",
-        "",
-        f"Machine: {machine()}",
-        "",
+        *section_heading("live capacity (bench/live_capacity.py)"),
         f"`{command}`: one `streetwatch run` with N cameras ({figures['analyser']}, default analysis rate "
         f"{fps:g} fps, dwell {figures['dwell_s']:g} s) pushing into `streetwatch serve` (SQLite) on loopback; "
         f"each camera a live stream from a relay in the bench process: {figures['streams']}. "
