@@ -227,7 +227,6 @@ class PacketStream:
         self.max_keyframe_gap_s = max_keyframe_gap_s
         self.keyframes_only = max_keyframe_gap_s is not None
         self._switch_at_key = False
-        self.switched_to_every_frame = False
         self._drained = False
         self.decode_errors = 0
         self.error: str | None = None
@@ -250,6 +249,11 @@ class PacketStream:
 
     def isOpened(self) -> bool:
         return self._container is not None
+
+    @property
+    def switched_to_every_frame(self) -> bool:
+        """Started on key frames only and found them too sparse."""
+        return self.max_keyframe_gap_s is not None and not self.keyframes_only
 
     @property
     def has_picture(self) -> bool:
@@ -320,7 +324,6 @@ class PacketStream:
             self.max_keyframe_gap_s or 0.0,
         )
         self.keyframes_only = False
-        self.switched_to_every_frame = True
 
     def retrieve(self) -> tuple[bool, Any]:
         if self._picture is None:

@@ -127,7 +127,10 @@ def test_capture_thread_queues_key_frames_at_the_analysis_rate(
     queue = RecordingQueue()
     thread = CaptureThread("cam-x", str(clip), queue, sample_fps=analysis_fps, probe=None)
     thread.start()
-    time.sleep(3.2)
+    # 3.2 s of the paced 50 fps file (160 packets), however long the thread took to open it.
+    deadline = time.monotonic() + 15
+    while thread.stats.grabbed < 160 and time.monotonic() < deadline:
+        time.sleep(0.01)
     # The OS sees the camera's name on its thread (top -H, the live capacity bench's CPU per thread).
     names = {path.read_text().strip() for path in Path("/proc/self/task").glob("*/comm")}
     assert "capture-cam-x" in names
