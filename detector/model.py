@@ -13,15 +13,16 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Annotated, Any, Protocol, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 import yaml
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError
 
 from detector.adapters import class_lookup, from_ultralytics
 from detector.backends import open_model
-from zones.detections import Detections
+from zones.detections import CLASSES, Detections
 from zones.errors import ModelError
 
 os.environ.setdefault("YOLO_OFFLINE", "1")
@@ -40,13 +41,62 @@ DEFAULT_CONFIDENCE = 0.35
 BATCH = 4
 
 
+class _ClassConfidence(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    stall: float = Field(gt=0, le=1, description="Threshold for stalls.")
+    laundry: float = Field(gt=0, le=1, description="Threshold for laundry.")
+    structure: float = Field(gt=0, le=1, description="Threshold for structures.")
+
+
+def _confidence_form(value: Any) -> str:
+    return "per_class" if isinstance(value, Mapping | _ClassConfidence) else "single"
+
+
+class _CardFields(BaseModel):
+    """The fields of a model card the program reads; the rest of a card (metrics, lineage) is documentation."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    name: str = Field(min_length=1, description="Model name written into alert records.")
+    weights: str = Field(min_length=1, description="Weights file, relative to the card.")
+    created: str | datetime | date = Field(
+        default="", description="Creation date: the newest card is the default model."
+    )
+    imgsz: int = Field(default=640, ge=32, le=4096, description="Inference image size, pixels.")
+    confidence: Annotated[
+        Annotated[float, Field(gt=0, le=1), Tag("single")] | Annotated[_ClassConfidence, Tag("per_class")],
+        Discriminator(_confidence_form),
+    ] = Field(
+        default=DEFAULT_CONFIDENCE,
+        description="Detection threshold: one number for every class, or {stall: …, laundry: …, structure: …}.",
+    )
+
+
+def class_thresholds(confidence: float | Mapping[str, float]) -> npt.NDArray[np.float64]:
+    """Per-class thresholds indexed by our class id, from one threshold or a mapping naming every class."""
+    if isinstance(confidence, Mapping):
+        missing = [name for name in CLASSES if name not in confidence]
+        unknown = sorted(set(confidence) - set(CLASSES))
+        if missing or unknown:
+            raise ValueError(
+                f"per-class confidence must name exactly {list(CLASSES)} (missing {missing}, unknown {unknown})"
+            )
+        thresholds = np.array([float(confidence[name]) for name in CLASSES])
+    else:
+        thresholds = np.full(len(CLASSES), float(confidence))
+    if not np.all((thresholds > 0) & (thresholds <= 1)):
+        raise ValueError("confidence thresholds must lie in (0, 1]")
+    return thresholds
+
+
 @dataclass(frozen=True)
 class ModelCard:
     name: str
     weights: Path
     created: str
     imgsz: int
-    confidence: float
+    confidence: float | Mapping[str, float]
 
 
 def read_card(path: Path) -> ModelCard:
@@ -56,15 +106,19 @@ def read_card(path: Path) -> ModelCard:
         raise ModelError(f"cannot read model card: {error}", file=str(path)) from None
     if not isinstance(data, dict) or "weights" not in data or "name" not in data:
         raise ModelError("a model card needs at least 'name' and 'weights'", file=str(path))
-    created = data.get("created", "")
-    if isinstance(created, date | datetime):
-        created = created.isoformat()
+    try:
+        fields = _CardFields.model_validate(data)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(p) for p in first["loc"] if p not in ("single", "per_class"))
+        raise ModelError(first["msg"], file=str(path), field=where) from None
+    created = fields.created.isoformat() if isinstance(fields.created, date) else fields.created
     return ModelCard(
-        name=str(data["name"]),
-        weights=(path.parent / str(data["weights"])).resolve(),
-        created=str(created),
-        imgsz=int(data.get("imgsz", 640)),
-        confidence=float(data.get("confidence", DEFAULT_CONFIDENCE)),
+        name=fields.name,
+        weights=(path.parent / fields.weights).resolve(),
+        created=created,
+        imgsz=fields.imgsz,
+        confidence=fields.confidence.model_dump() if isinstance(fields.confidence, BaseModel) else fields.confidence,
     )
 
 
@@ -107,7 +161,7 @@ class Detector:
         weights: Path,
         *,
         class_map: Mapping[str, str] | None = None,
-        confidence: float = DEFAULT_CONFIDENCE,
+        confidence: float | Mapping[str, float] = DEFAULT_CONFIDENCE,
         imgsz: int = 640,
         device: str = "cpu",
         name: str | None = None,
@@ -138,7 +192,10 @@ class Detector:
         self.backend = loaded.backend
         self.backend_info = loaded.describe()
         self.runtime_path = loaded.path
-        self.confidence = confidence
+        try:
+            self.thresholds = class_thresholds(confidence)
+        except ValueError as error:
+            raise ModelError(str(error), field="confidence") from None
         self.imgsz = imgsz
         self.device = device
         self.name = name or weights.stem
@@ -154,12 +211,25 @@ class Detector:
             return []
         results = self._model.predict(
             list(images),
-            conf=self.confidence,
+            conf=self.min_confidence,
             imgsz=self.imgsz,
             device=self.device,
             verbose=False,
         )
-        return [from_ultralytics(result, self.lookup) for result in results]
+        found = [from_ultralytics(result, self.lookup) for result in results]
+        if np.all(self.thresholds == self.min_confidence):
+            return found
+        return [d[d.confidence >= self.thresholds[d.class_id]] for d in found]
+
+    @property
+    def confidence(self) -> dict[str, float]:
+        """The threshold of each class, by name."""
+        return {name: float(t) for name, t in zip(CLASSES, self.thresholds, strict=True)}
+
+    @property
+    def min_confidence(self) -> float:
+        """The lowest class threshold: what the model is asked for before per-class filtering."""
+        return float(self.thresholds.min())
 
     def predict_frames(self, frames: Iterable[FrameT]) -> Iterator[tuple[FrameT, Detections]]:
         """Predict over a stream of frames (objects with ``.image``) in small batches."""

@@ -37,7 +37,7 @@ TRAIN_SEED0 = 0
 VAL_SEED0 = 1_000_000
 TEST_SEED0 = 1_500_000
 NEGATIVES_SEED0 = 2_000_000
-DEFAULT_IMGSZ_RANGE = (480, 1280)
+DEFAULT_IMGSZ_RANGE = (480, 960)  # what the default model was trained and measured on (its card)
 _ASPECTS = ((16, 9), (16, 9), (16, 9), (4, 3), (4, 3), (3, 2))
 
 
@@ -158,14 +158,21 @@ def main(argv: list[str] | None = None) -> None:
         default=TRAIN_SEED0,
         help="first training seed (a fine-tuning round can use seeds the previous round never saw)",
     )
-    ap.add_argument("--val", type=int, default=600, help=f"validation images (seeds from {VAL_SEED0})")
+    ap.add_argument("--val", type=int, default=600, help="validation images (seeds from --val-seed0)")
+    ap.add_argument(
+        "--val-seed0",
+        type=int,
+        default=VAL_SEED0,
+        help="first validation seed (a calibration set can use seeds no evaluation ever saw)",
+    )
     ap.add_argument("--test", type=int, default=400, help=f"held-out test images (seeds from {TEST_SEED0})")
     ap.add_argument(
         "--negatives",
         type=int,
         default=300,
-        help=f"distractor-only images in <out>/negatives (seeds from {NEGATIVES_SEED0})",
+        help="distractor-only images in <out>/negatives (seeds from --negatives-seed0)",
     )
+    ap.add_argument("--negatives-seed0", type=int, default=NEGATIVES_SEED0, help="first distractor-only seed")
     ap.add_argument(
         "--negatives-fraction", type=float, default=0.1, help="share of distractor-only scenes inside train/val/test"
     )
@@ -177,7 +184,7 @@ def main(argv: list[str] | None = None) -> None:
     path = write_dataset(
         args.out,
         train_seeds=range(args.train_seed0, args.train_seed0 + args.train),
-        val_seeds=range(VAL_SEED0, VAL_SEED0 + args.val),
+        val_seeds=range(args.val_seed0, args.val_seed0 + args.val),
         test_seeds=range(TEST_SEED0, TEST_SEED0 + args.test) if args.test > 0 else None,
         negatives_fraction=args.negatives_fraction,
         workers=args.workers,
@@ -187,7 +194,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.negatives > 0:
         neg = write_negatives(
             args.out / "negatives",
-            range(NEGATIVES_SEED0, NEGATIVES_SEED0 + args.negatives),
+            range(args.negatives_seed0, args.negatives_seed0 + args.negatives),
             workers=args.workers,
             imgsz_range=size,
         )

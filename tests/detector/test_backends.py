@@ -123,9 +123,10 @@ def _iou(a: npt.NDArray[np.float64], b: npt.NDArray[np.float64]) -> npt.NDArray[
     return np.asarray(box_iou(torch.from_numpy(a), torch.from_numpy(b)).numpy(), dtype=np.float64)
 
 
-def differences(reference: Detections, other: Detections, threshold: float) -> list[str]:
+def differences(reference: Detections, other: Detections, thresholds: npt.NDArray[np.float64]) -> list[str]:
     """What differs beyond tolerance: per class, boxes paired by IoU (Hungarian) must overlap ≥ MIN_IOU with
-    confidences within MAX_CONF_DIFF; an unpaired box is allowed only when it is borderline."""
+    confidences within MAX_CONF_DIFF; an unpaired box is allowed only when it is borderline (near the class's
+    entry of ``thresholds``, indexed by class id)."""
     problems: list[str] = []
     for cls in sorted(set(reference.class_id.tolist()) | set(other.class_id.tolist())):
         ref, got = reference.class_id == cls, other.class_id == cls
@@ -142,7 +143,7 @@ def differences(reference: Detections, other: Detections, threshold: float) -> l
         sides = (("pytorch", ref_conf, {r for r, _ in pairs}), ("other", got_conf, {c for _, c in pairs}))
         for side, confs, used in sides:
             for i, conf in enumerate(confs.tolist()):
-                if i not in used and conf >= threshold + BORDERLINE:
+                if i not in used and conf >= thresholds[cls] + BORDERLINE:
                     problems.append(f"class {cls}: unmatched {side} box with conf {conf:.3f}")
     return problems
 
@@ -169,7 +170,7 @@ def test_the_tolerance_itself(
         array = np.array(rows, dtype=np.float64)
         return Detections(xyxy=array[:, :4], confidence=array[:, 4], class_id=array[:, 5].astype(np.int64))
 
-    assert len(differences(make(reference), make(other), 0.35)) == expected
+    assert len(differences(make(reference), make(other), np.full(3, 0.35))) == expected
 
 
 @pytest.mark.parametrize("backend", EXPORTED)
@@ -184,7 +185,7 @@ def test_exported_backend_detects_what_pytorch_detects(
     exported = _need(detectors, backend)
     assert exported.backend == backend
     got = exported.predict(inputs[case])
-    threshold = detectors["pytorch"].confidence
+    threshold = detectors["pytorch"].thresholds
     assert [differences(want, have, threshold) for want, have in zip(reference[case], got, strict=True)] == [
         [] for _ in got
     ]
@@ -285,7 +286,7 @@ def test_missing_runtime_falls_back_with_a_reason(
         assert module in " ".join(detector.backend_info["skipped"].values())
         assert module in caplog.text
     [got] = detector.predict(inputs["hd-16x9"])
-    assert differences(reference["hd-16x9"][0], got, detector.confidence) == []
+    assert differences(reference["hd-16x9"][0], got, detector.thresholds) == []
 
 
 def test_unwritable_cache_falls_back_to_pytorch(card: ModelCard, tmp_path: Path) -> None:
@@ -338,7 +339,7 @@ def test_damaged_cache_is_exported_again(
     assert "exporting again" in caplog.text
     assert cached_export(entry, backend, sha) is not None
     [got] = detector.predict(inputs["hd-16x9"])
-    assert differences(reference["hd-16x9"][0], got, detector.confidence) == []
+    assert differences(reference["hd-16x9"][0], got, detector.thresholds) == []
 
 
 @pytest.mark.parametrize("backend", EXPORTED)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ from detector.adapters import class_lookup
 from detector.backends import ENV_BACKEND, ENV_CACHE
 from detector.model import Detector, default_card, load_detector, read_card
 from tests.conftest import build_untrained_model, make_test_video, run_cli
+from zones.detections import CLASSES
 from zones.errors import ModelError
 
 
@@ -120,3 +122,80 @@ def test_load_detector_reports_its_backend(
     assert detector.backend_info["reason"] == expected_reason
     assert detector.backend_info["requested"] == "pytorch"
     assert detector.runtime_path == untrained_model
+
+
+@pytest.mark.parametrize(
+    ("confidence_line", "expected", "error"),
+    [
+        ("", 0.35, None),
+        ("confidence: 0.65", 0.65, None),
+        (
+            "confidence: {stall: 0.5, laundry: 0.4, structure: 0.6}",
+            {"stall": 0.5, "laundry": 0.4, "structure": 0.6},
+            None,
+        ),
+        ("confidence: {stall: 0.5, laundry: 0.4}", None, "confidence.structure: Field required"),
+        (
+            "confidence: {stall: 0.5, laundry: 0.4, structure: 0.6, car: 0.3}",
+            None,
+            "confidence.car: Extra inputs are not permitted",
+        ),
+        (
+            "confidence: {stall: x, laundry: 0.4, structure: 0.6}",
+            None,
+            "confidence.stall: Input should be a valid number",
+        ),
+        ("confidence: 1.5", None, "confidence: Input should be less than or equal to 1"),
+        ("confidence: 0", None, "confidence: Input should be greater than 0"),
+        ("confidence: high", None, "confidence: Input should be a valid number"),
+        ("imgsz: big", None, "imgsz: Input should be a valid integer"),
+    ],
+)
+def test_model_card_confidence(
+    tmp_path: Path, confidence_line: str, expected: float | dict[str, float] | None, error: str | None
+) -> None:
+    card = tmp_path / "card.yaml"
+    card.write_text(f"name: m\nweights: m.pt\ncreated: 2026-11-27\n{confidence_line}\n")
+    if error:
+        with pytest.raises(ModelError, match=f"^{re.escape(str(card))}: {re.escape(error)}"):
+            read_card(card)
+    else:
+        assert read_card(card).confidence == expected
+
+
+def test_per_class_thresholds_keep_what_each_class_threshold_keeps() -> None:
+    """A per-class card finds, class by class, exactly what a single threshold of that class's value finds."""
+    from detector.training.scenes import render_scene
+
+    card = default_card()
+    per_class = {"stall": 0.5, "laundry": 0.25, "structure": 0.7}
+    images = [render_scene(seed, 960, 540)[0] for seed in (1_500_001, 1_500_002, 1_500_008, 1_500_010)]
+    detector = Detector.from_card(card, confidence=per_class, backend="pytorch")
+    assert (detector.confidence, detector.min_confidence) == (per_class, 0.25)
+    got = detector.predict(images)
+    for class_id, name in enumerate(CLASSES):
+        alone = Detector.from_card(card, confidence=per_class[name], backend="pytorch").predict(images)
+        for mine, theirs in zip(got, alone, strict=True):
+            kept, wanted = mine[mine.class_id == class_id], theirs[theirs.class_id == class_id]
+            np.testing.assert_allclose(kept.xyxy, wanted.xyxy, atol=0.01)
+            np.testing.assert_allclose(kept.confidence, wanted.confidence, atol=1e-4)
+    lowest = Detector.from_card(card, confidence=0.25, backend="pytorch").predict(images)
+    # Not vacuous: the lowest threshold alone finds more, i.e. the per-class thresholds dropped something.
+    assert sum(map(len, got)) < sum(map(len, lowest))
+    assert {int(c) for d in got for c in d.class_id} == {0, 1, 2}
+
+
+@pytest.mark.parametrize(
+    ("confidence", "error"),
+    [
+        ({"stall": 0.5, "laundry": 0.4}, r"missing \['structure'\]"),
+        ({"stall": 0.5, "laundry": 0.4, "structure": 0.6, "car": 0.2}, r"unknown \['car'\]"),
+        (0.0, r"must lie in \(0, 1\]"),
+        ({"stall": 0.5, "laundry": 1.2, "structure": 0.6}, r"must lie in \(0, 1\]"),
+    ],
+)
+def test_detector_refuses_bad_thresholds(
+    untrained_model: Path, confidence: float | dict[str, float], error: str
+) -> None:
+    with pytest.raises(ModelError, match=f"confidence: .*{error}"):
+        Detector(untrained_model, confidence=confidence, backend="pytorch")

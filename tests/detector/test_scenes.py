@@ -120,6 +120,26 @@ def test_dataset_writer_makes_ultralytics_layout(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
+    ("arguments", "expected_files"),
+    [
+        ([], ["images/val/01000000.jpg", "negatives/images/02000000.jpg"]),
+        (
+            ["--val-seed0", "1100000", "--negatives-seed0", "2100000"],
+            ["images/val/01100000.jpg", "negatives/images/02100000.jpg"],
+        ),
+    ],
+)
+def test_dataset_command_seeds(tmp_path: Path, arguments: list[str], expected_files: list[str]) -> None:
+    """A calibration set takes seeds of its own: the command's first validation and distractor-only seeds."""
+    from detector.training.dataset import main
+
+    sizes = ["--min-size", "128", "--max-size", "160", "--workers", "1"]
+    main(["--out", str(tmp_path), "--train", "0", "--val", "1", "--test", "0", "--negatives", "1", *sizes, *arguments])
+    written = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*.jpg"))
+    assert written == expected_files
+
+
+@pytest.mark.parametrize(
     ("dataset_names", "model_names", "rows", "expected_rows", "expected_counts"),
     [
         # Same order: labels untouched, the original yaml is used.
