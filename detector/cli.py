@@ -248,6 +248,69 @@ def evaluate(
 
 
 @app.command()
+def calibrate(
+    data: Annotated[Path, typer.Option("--data", help="Ultralytics dataset yaml of labelled frames not trained on.")],
+    model: ModelOption = None,
+    split: Annotated[str, typer.Option("--split", help="Dataset split to calibrate on.")] = "val",
+    negatives: Annotated[
+        Path | None,
+        typer.Option(
+            "--negatives",
+            help="Folder of frames holding none of the objects: false detections are "
+            "counted there (default: unmatched detections on the split).",
+        ),
+    ] = None,
+    max_false_per_image: Annotated[
+        float, typer.Option("--max-false-per-image", min=0.0, max=100.0, help="All classes together.")
+    ] = 0.03,
+    min_precision: Annotated[float, typer.Option("--min-precision", min=0.0, max=1.0, help="For every class.")] = 0.8,
+    backend: BackendOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print exactly one JSON object.")] = False,
+) -> None:
+    """Choose a confidence threshold per class on labelled frames; prints the `confidence:` line of a card."""
+    import json
+
+    from detector.model import DEFAULT_CONFIDENCE, Detector, class_thresholds, default_card
+    from detector.training.calibrate import COLLECT_CONFIDENCE, labelled_split
+    from detector.training.calibrate import calibrate as run_calibration
+
+    if not data.is_file():
+        raise InputError("dataset yaml not found", file=str(data))
+    labelled_split(data, split)  # bad labels stop here, before the model is loaded
+    if model is None:
+        card = default_card()
+        detector = Detector.from_card(card, confidence=COLLECT_CONFIDENCE, backend=backend)
+        fallback = class_thresholds(card.confidence)
+    else:
+        detector = Detector(model, confidence=COLLECT_CONFIDENCE, backend=backend)
+        fallback = class_thresholds(DEFAULT_CONFIDENCE)
+    report = run_calibration(
+        detector,
+        data,
+        fallback=fallback.tolist(),
+        split=split,
+        negatives=negatives,
+        max_false_per_image=max_false_per_image,
+        min_precision=min_precision,
+    )
+    if as_json:
+        typer.echo(json.dumps(report))
+        return
+    typer.echo(f"{'class':<12}{'threshold':>10}{'precision':>11}{'recall':>8}{'false/img':>11}{'instances':>11}")
+    for name, row in report["per_class"].items():
+        recall = "-" if row["recall"] is None else f"{row['recall']:.3f}"
+        typer.echo(
+            f"{name:<12}{row['threshold']:>10.2f}{row['precision']:>11.3f}{recall:>8}"
+            f"{row['false_per_image']:>11.3f}{row['instances']:>11}"
+        )
+    typer.echo(
+        f"false detections per image, all classes: {report['false_per_image']:.3f} ({report['false_counted_on']})"
+    )
+    thresholds = ", ".join(f"{name}: {value}" for name, value in report["confidence"].items())
+    typer.echo(f"confidence: {{{thresholds}}}")
+
+
+@app.command()
 def train(
     data: Annotated[Path, typer.Option("--data", help="Ultralytics dataset yaml (YOLO format).")],
     epochs: Annotated[int, typer.Option("--epochs", min=1, max=10000)] = 50,
@@ -266,7 +329,13 @@ def train(
     if not data.is_file():
         raise InputError("dataset yaml not found", file=str(data))
     best = run_train(
-        data, epochs=epochs, imgsz=imgsz, model_yaml=model_yaml, device=device, project=project, name=name,
+        data,
+        epochs=epochs,
+        imgsz=imgsz,
+        model_yaml=model_yaml,
+        device=device,
+        project=project,
+        name=name,
         resume=resume,
     )
     typer.echo(f"best weights: {best}")

@@ -17,6 +17,11 @@
 #   SW_INIT [yolov8n.yaml]  architecture yaml, or one of OUR checkpoints to fine-tune (e.g. models/streetwatch-v2.pt)
 #   SW_TRAIN_SEED0 [0]  first training seed (a fine-tuning round renders seeds the previous round never saw)
 #   SW_SET [""]  extra ultralytics arguments, space-separated KEY=VALUE (e.g. "val=False warmup_epochs=1")
+# Afterwards, on any machine (a few minutes on 2 CPU cores), choose the card's per-class thresholds on renders
+# that neither training nor the held-out evaluation uses:
+#   python -m detector.training.dataset --out CAL --train 0 --val 400 --val-seed0 1100000 --test 0 \
+#       --negatives 900 --negatives-seed0 2100000 --min-size 480 --max-size 960
+#   streetwatch calibrate --data CAL/data.yaml --negatives CAL/negatives/images --model best.pt
 # Tiny smoke test on a CPU box:
 #   OUT=/tmp/o SW_TRAIN=40 SW_VAL=8 SW_TEST=8 SW_NEG=8 SW_IMGSZ=160 SW_EPOCHS=1 SW_HOURS= \
 #   SW_BATCH=8 SW_DEVICE=cpu SW_AMP=false SW_CACHE=false PYTHON=.venv/bin/python bash detector/training/gpu_train.sh
