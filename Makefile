@@ -20,8 +20,9 @@ $(STAMP): pyproject.toml | $(BIN)/python
 demo: $(STAMP)
 	$(BIN)/streetwatch demo
 
+# Two workers: most tests wait on subprocesses, servers and clocks, so two share the 2-core CI machine well.
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2
 
 lint: $(STAMP)
 	$(BIN)/ruff check detector zones service tests

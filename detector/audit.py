@@ -34,7 +34,7 @@ from detector.model import BATCH, Detector, load_detector
 from detector.pipeline import CameraPipeline, PipelineContext, offset_clock
 from detector.prefetch import DEFAULT_DEPTH, Prefetcher
 from detector.push import Pusher
-from detector.sources import Frame, ImageFolder, VideoFile, open_fast_source, open_source
+from detector.sources import Frame, ImageFolder, VideoFile, check_readable, open_fast_source, open_source
 from zones.alert import AlertRecord, ModelRef
 from zones.categories import CATEGORIES, DEFAULT_DWELL_S
 from zones.config import CameraConfig, load_camera_config
@@ -106,6 +106,8 @@ def run_audit(request: AuditRequest) -> dict[str, Any]:
         raise InputError(f"the key-frame interval must be a positive number of seconds, got {interval:g}")
     _reuse_policy(request, config)  # refuse bad reuse settings before the model loads
     replay = DetectionsFile(request.detections_from) if request.detections_from else None
+    if replay is None and len(request.videos) == 1:
+        check_readable(request.videos[0])  # a lone unusable video is refused in a moment, not after model loading
     detector = None if replay else load_detector(request.model, class_map=config.class_map)
     if detector is not None:
         # ultralytics builds its predictor (and imports torchvision) on the first call: model

@@ -16,9 +16,9 @@ from zones.detections import CLASSES
 
 def run_detect(video: Path, out: Path, *, model: Path | None, sample_fps: float | None, progress: bool) -> int:
     """Writes the detections file atomically; returns the number of frames analysed."""
-    detector = load_detector(model)
     rate = sample_fps or DEFAULT_SAMPLE_FPS
-    source = open_source(video, sample_fps=rate)
+    source = open_source(video, sample_fps=rate)  # an unusable video is refused before the model loads
+    detector = load_detector(model)
     tracker = Tracker()
     meta = {
         "video": str(video),

@@ -122,6 +122,9 @@ class VideoFile:
         self.duration_s = self._duration()
         self.report.frames_expected = self._expected_frames()
 
+    def close(self) -> None:
+        self._container.close()
+
     def _duration(self) -> float | None:
         stream = self._stream
         if stream.duration is not None and stream.time_base is not None:
@@ -310,6 +313,9 @@ class ImageFolder:
         self.height, self.width = first.shape[:2]
         self.duration_s = len(self.files) / self.fps
 
+    def close(self) -> None:
+        """Nothing stays open between images."""
+
     def _read(self, file: Path) -> npt.NDArray[np.uint8] | None:
         """Decodes one image; None when it is corrupt or larger than OPENCV_IO_MAX_IMAGE_PIXELS allows."""
         try:
@@ -345,6 +351,11 @@ def open_source(path: Path, *, sample_fps: float | None) -> VideoFile | ImageFol
     if path.is_dir():
         return ImageFolder(path, sample_fps=sample_fps)
     return VideoFile(path, sample_fps=sample_fps)
+
+
+def check_readable(path: Path) -> None:
+    """Opens ``path`` as ``open_source`` does, and closes it: an unusable input fails before the model loads."""
+    open_source(path, sample_fps=None).close()
 
 
 def open_fast_source(path: Path, *, fallback_fps: float) -> VideoFile | ImageFolder:

@@ -137,11 +137,14 @@ def test_one_bad_video_does_not_stop_the_others(tmp_path: Path, untrained_model:
         (lambda p: (p.write_bytes(b"garbage" * 100), p)[1], "cannot open video"),
     ],
 )
-def test_single_unusable_video_exits_2(tmp_path: Path, untrained_model: Path, make: Any, expected: str) -> None:
+def test_single_unusable_video_exits_2(tmp_path: Path, make: Any, expected: str) -> None:
     video = make(tmp_path / "clip.mp4")
-    done = run_cli("audit", video, "--camera", _camera(tmp_path), "--out", tmp_path / "out", "--model", untrained_model)
+    # The weights do not exist either: the video is refused first, before any model would load.
+    missing_model = tmp_path / "no-such-model.pt"
+    done = run_cli("audit", video, "--camera", _camera(tmp_path), "--out", tmp_path / "out", "--model", missing_model)
     assert done.returncode == 2
     assert expected in done.stderr and "clip.mp4" in done.stderr and "Traceback" not in done.stderr
+    assert "no-such-model.pt" not in done.stderr
 
 
 def test_truncated_video_is_audited_in_part(tmp_path: Path, untrained_model: Path) -> None:

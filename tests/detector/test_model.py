@@ -49,6 +49,12 @@ def test_missing_weights_exit_2_naming_the_path(tmp_path: Path) -> None:
     assert "nope.pt: model weights not found" in done.stderr
 
 
+def test_detect_refuses_an_unusable_video_before_the_model(tmp_path: Path) -> None:
+    done = run_cli("detect", tmp_path / "gone.mp4", "--out", tmp_path / "d.jsonl", "--model", tmp_path / "nope.pt")
+    assert done.returncode == 2
+    assert "gone.mp4: file not found" in done.stderr and "nope.pt" not in done.stderr
+
+
 def test_model_without_our_classes_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     foreign = build_untrained_model(tmp_path / "coco.pt", {0: "person", 1: "car", 2: "dog"})
     video = make_test_video(tmp_path / "clip.mp4", seconds=2)
