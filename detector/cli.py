@@ -270,18 +270,19 @@ def calibrate(
     """Choose a confidence threshold per class on labelled frames; prints the `confidence:` line of a card."""
     import json
 
-    from detector.model import DEFAULT_CONFIDENCE, Detector, class_thresholds, default_card
+    from detector.model import DEFAULT_CONFIDENCE, Detector, card_of, class_thresholds, default_card
     from detector.training.calibrate import COLLECT_CONFIDENCE, labelled_split
     from detector.training.calibrate import calibrate as run_calibration
 
     if not data.is_file():
         raise InputError("dataset yaml not found", file=str(data))
     labelled_split(data, split)  # bad labels stop here, before the model is loaded
-    if model is None:
-        card = default_card()
+    card = default_card() if model is None else card_of(model)
+    if card is not None:
         detector = Detector.from_card(card, confidence=COLLECT_CONFIDENCE, backend=backend)
         fallback = class_thresholds(card.confidence)
     else:
+        assert model is not None
         detector = Detector(model, confidence=COLLECT_CONFIDENCE, backend=backend)
         fallback = class_thresholds(DEFAULT_CONFIDENCE)
     report = run_calibration(

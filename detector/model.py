@@ -246,7 +246,24 @@ class Detector:
 def load_detector(
     model: Path | None, *, class_map: Mapping[str, str] | None = None, backend: str | None = None
 ) -> Detector:
-    """The weights given, else the newest model card's; ``backend`` as in ``Detector``."""
-    if model is not None:
-        return Detector(model, class_map=class_map, backend=backend)
-    return Detector.from_card(default_card(), class_map=class_map, backend=backend)
+    """The weights given, else the newest model card's; ``backend`` as in ``Detector``.
+
+    Weights with a card beside them (e.g. ``--model models/streetwatch-v2.pt``) run with that card's
+    thresholds and image size; other weights at ``DEFAULT_CONFIDENCE``."""
+    if model is None:
+        return Detector.from_card(default_card(), class_map=class_map, backend=backend)
+    card = card_of(model)
+    if card is not None:
+        return Detector.from_card(card, class_map=class_map, backend=backend)
+    return Detector(model, class_map=class_map, backend=backend)
+
+
+def card_of(weights: Path) -> ModelCard | None:
+    """The model card in the weights' folder that names these weights, if there is one."""
+    target = weights.resolve()
+    for path in sorted(weights.parent.glob("*.yaml")) if weights.parent.is_dir() else []:
+        if _is_card(path):
+            card = read_card(path)
+            if card.weights == target:
+                return card
+    return None

@@ -205,3 +205,32 @@ def test_detector_refuses_bad_thresholds(
 ) -> None:
     with pytest.raises(ModelError, match=f"confidence: .*{error}"):
         Detector(untrained_model, confidence=confidence, backend="pytorch")
+
+
+@pytest.mark.parametrize(
+    ("card_text", "expected_confidence", "expected_imgsz"),
+    [
+        (
+            "name: mine\nweights: mine.pt\nimgsz: 320\nconfidence: {stall: 0.6, laundry: 0.5, structure: 0.7}\n",
+            {"stall": 0.6, "laundry": 0.5, "structure": 0.7},
+            320,
+        ),
+        ("name: other\nweights: other.pt\nconfidence: 0.9\n", {"stall": 0.35, "laundry": 0.35, "structure": 0.35}, 640),
+        (None, {"stall": 0.35, "laundry": 0.35, "structure": 0.35}, 640),
+    ],
+    ids=["its-card", "a-card-of-other-weights", "no-card"],
+)
+def test_weights_given_run_with_the_card_beside_them(
+    tmp_path: Path,
+    untrained_model: Path,
+    card_text: str | None,
+    expected_confidence: dict[str, float],
+    expected_imgsz: int,
+) -> None:
+    weights = tmp_path / "mine.pt"
+    weights.write_bytes(untrained_model.read_bytes())
+    if card_text is not None:
+        (tmp_path / "card.yaml").write_text(card_text)
+    (tmp_path / "camera.yaml").write_text("id: cam\n")  # not a card: no weights
+    detector = load_detector(weights, backend="pytorch")
+    assert (detector.confidence, detector.imgsz) == (expected_confidence, expected_imgsz)
