@@ -156,7 +156,7 @@ def _box(values: Iterable[float]) -> Box:
     return (x1, y1, x2, y2)
 
 
-def _iou_matrix(a: FloatArray, b: FloatArray) -> FloatArray:
+def iou_matrix(a: FloatArray, b: FloatArray) -> FloatArray:
     """(M, K) IoU of boxes ``a`` (M, 4) against ``b`` (K, 4)."""
     ix1 = np.maximum(a[:, None, 0], b[None, :, 0])
     iy1 = np.maximum(a[:, None, 1], b[None, :, 1])
@@ -399,7 +399,7 @@ class IncidentEngine:
         ref_w = np.array([incidents[k].ref_width for k in live], dtype=np.float64)
         det_w = cand.xyxy[:, 2] - cand.xyxy[:, 0]
 
-        iou = _iou_matrix(cand.xyxy, boxes)
+        iou = iou_matrix(cand.xyxy, boxes)
         within = (
             (anchors[:, None, 0] >= boxes[None, :, 0])
             & (anchors[:, None, 0] <= boxes[None, :, 2])

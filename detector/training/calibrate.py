@@ -22,6 +22,7 @@ import numpy.typing as npt
 import yaml
 from tqdm import tqdm
 
+from detector.incidents import iou_matrix
 from detector.model import Detector
 from detector.training.train import IMAGE_SUFFIXES, _names, _split_dirs
 from zones.detections import CLASSES, Detections
@@ -30,15 +31,6 @@ from zones.errors import InputError
 MIN_IOU = 0.5
 GRID = tuple(round(0.05 * step, 2) for step in range(1, 20))  # 0.05 … 0.95
 COLLECT_CONFIDENCE = min(GRID)
-
-
-def box_iou(a: npt.NDArray[np.float64], b: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    top_left = np.maximum(a[:, None, :2], b[None, :, :2])
-    bottom_right = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.prod(np.clip(bottom_right - top_left, 0, None), axis=2)
-    area_a = np.prod(a[:, 2:] - a[:, :2], axis=1)
-    area_b = np.prod(b[:, 2:] - b[:, :2], axis=1)
-    return np.asarray(inter / (area_a[:, None] + area_b[None, :] - inter), dtype=np.float64)
 
 
 def match(found: Detections, truth_class: npt.NDArray[np.int64], truth_xyxy: npt.NDArray[np.float64]) -> Any:
@@ -52,7 +44,7 @@ def match(found: Detections, truth_class: npt.NDArray[np.int64], truth_xyxy: npt
         if not len(theirs):
             continue
         taken = np.zeros(len(theirs), dtype=bool)
-        for index, row in zip(mine, box_iou(found.xyxy[mine], theirs), strict=True):
+        for index, row in zip(mine, iou_matrix(found.xyxy[mine], theirs), strict=True):
             free = np.where(~taken & (row >= MIN_IOU))[0]
             if len(free):
                 taken[free[np.argmax(row[free])]] = True
