@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export YOLO_OFFLINE := 1
 export STREETWATCH_WEBHOOK_ALLOW_PRIVATE := 1
 
-.PHONY: demo test lint typecheck bench fuzz clean-venv
+.PHONY: demo test lint typecheck bench fuzz clean-venv vendor
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ bench: $(STAMP)
 FUZZ_EXAMPLES ?= 500
 fuzz: $(STAMP)
 	STREETWATCH_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -q tests -k fuzz
+
+# Third-party browser files, committed under service/static/vendor/ (see its README.md); needs npm.
+vendor:
+	sh service/static/vendor/fetch-leaflet.sh
 
 clean-venv:
 	rm -rf $(VENV)

@@ -13,7 +13,7 @@ import sys
 from datetime import datetime
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -219,7 +219,10 @@ def verify(audit_dir: Annotated[Path, typer.Argument(help="An audit output folde
 def evaluate(
     data: Annotated[Path, typer.Option("--data", help="Ultralytics dataset yaml (YOLO format).")],
     model: ModelOption = None,
-    split: Annotated[str, typer.Option("--split", help="Dataset split to evaluate.")] = "test",
+    split: Annotated[
+        str | None,
+        typer.Option("--split", help="Dataset split to evaluate (default: test, or val when there is no test split)."),
+    ] = None,
     imgsz: Annotated[int, typer.Option("--imgsz", min=32, max=4096, help="Inference size.")] = 640,
     as_json: Annotated[bool, typer.Option("--json", help="Print exactly one JSON object.")] = False,
 ) -> None:
@@ -231,6 +234,8 @@ def evaluate(
 
     if not data.is_file():
         raise InputError("dataset yaml not found", file=str(data))
+    if split is None:
+        split = _default_eval_split(data)
     weights = model if model is not None else default_card().weights
     if not weights.exists():
         raise InputError("model weights not found", file=str(weights))
@@ -245,6 +250,16 @@ def evaluate(
     for name, row in metrics["per_class"].items():
         typer.echo(f"{name:<12}{row['mAP50']:>8.3f}{row['mAP50_95']:>10.3f}{row['instances']:>11}")
     typer.echo(f"{'all':<12}{metrics['mAP50']:>8.3f}{metrics['mAP50_95']:>10.3f}")
+
+
+def _default_eval_split(data: Path) -> str:
+    """``test``; a dataset with only train/val (ultralytics' own, most Roboflow exports) is evaluated on ``val``."""
+    from detector.training.mix import held_out_split
+
+    split = held_out_split(data)
+    if split == "val":
+        typer.echo(f"{data}: no 'test' split; evaluating on 'val' instead", err=True)
+    return split
 
 
 @app.command()
@@ -313,33 +328,175 @@ def calibrate(
 
 @app.command()
 def train(
-    data: Annotated[Path, typer.Option("--data", help="Ultralytics dataset yaml (YOLO format).")],
+    data: Annotated[
+        list[str],
+        typer.Option(
+            "--data",
+            help="Ultralytics dataset yaml, optionally with a weight: PATH[:W] (each image seen W times per epoch, "
+            "e.g. real.yaml:0.3). Repeat to mix datasets; class names are matched to ours by name.",
+        ),
+    ],
     epochs: Annotated[int, typer.Option("--epochs", min=1, max=10000)] = 50,
     imgsz: Annotated[int, typer.Option("--imgsz", min=32, max=4096)] = 640,
     model_yaml: Annotated[
         str, typer.Option("--model-yaml", help="Architecture yaml, or a .pt of ours to fine-tune from.")
     ] = "yolov8n.yaml",
+    init: Annotated[
+        Path | None,
+        typer.Option("--init", help="Weights to start from (e.g. COCO weights): matching layers are loaded."),
+    ] = None,
+    freeze: Annotated[
+        int, typer.Option("--freeze", min=0, max=100, help="Keep the first N layers fixed (10: yolov8n's backbone).")
+    ] = 0,
+    names_map: Annotated[
+        Path | None,
+        typer.Option("--names-map", help="YAML mapping dataset class names to ours, e.g. {vendedor_ambulante: stall}."),
+    ] = None,
+    batch: Annotated[int, typer.Option("--batch", min=1, max=1024)] = 16,
+    hours: Annotated[
+        float | None, typer.Option("--hours", min=0.01, max=1000.0, help="Wall-time cap; overrides --epochs.")
+    ] = None,
+    workers: Annotated[int, typer.Option("--workers", min=0, max=64, help="Data-loader processes.")] = 2,
+    seed: Annotated[int, typer.Option("--seed", min=0)] = 0,
     project: Annotated[Path, typer.Option("--project", help="Where runs are written.")] = Path("runs"),
     name: Annotated[str, typer.Option("--name")] = "train",
-    resume: Annotated[bool, typer.Option("--resume", help="Continue from the run's last.pt.")] = False,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue an interrupted run from its last.pt (checkpointed every epoch).")
+    ] = False,
     device: Annotated[str | None, typer.Option("--device", help="cpu, 0, … (default: GPU if present).")] = None,
+    extra: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Extra ultralytics training argument KEY=VALUE, e.g. --set close_mosaic=2."),
+    ] = None,
 ) -> None:
     """Train (or fine-tune) a detector with ultralytics; never downloads a checkpoint."""
+    import yaml
+
+    from detector.training.mix import DataSource, load_names_map, write_mix
+    from detector.training.scenes import CLASS_NAMES
+    from detector.training.train import resumable_checkpoint
     from detector.training.train import train as run_train
 
-    if not data.is_file():
-        raise InputError("dataset yaml not found", file=str(data))
-    best = run_train(
-        data,
-        epochs=epochs,
-        imgsz=imgsz,
-        model_yaml=model_yaml,
-        device=device,
-        project=project,
-        name=name,
-        resume=resume,
-    )
+    sources = [DataSource.parse(spec) for spec in data]
+    for source in sources:
+        if not source.path.is_file():
+            raise InputError("dataset yaml not found", file=str(source.path))
+    if init is not None and not init.is_file():
+        raise InputError("initial weights not found", file=str(init))
+    overrides: dict[str, Any] = {}
+    for item in extra or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise InputError(f"--set expects KEY=VALUE, got {item!r}", file="--set")
+        overrides[key] = yaml.safe_load(value)
+    run_dir = project.resolve() / name
+    resuming = resume and resumable_checkpoint(run_dir) is not None
+    train_yaml = sources[0].path
+    mapping = load_names_map(names_map)
+    if not resuming and (len(sources) > 1 or sources[0].weight != 1.0 or mapping):
+        report = write_mix(sources, run_dir / "mix", list(CLASS_NAMES), names_map=mapping, seed=seed)
+        for line in report.lines():
+            typer.echo(line, err=True)
+        train_yaml = report.data_yaml
+    elif resume and not resuming:
+        typer.echo(f"{run_dir}: no checkpoint that loads to resume from; starting a new run", err=True)
+    try:
+        best = run_train(
+            train_yaml,
+            epochs=epochs,
+            imgsz=imgsz,
+            model_yaml=model_yaml,
+            batch=batch,
+            device=device,
+            project=project,
+            name=name,
+            resume=resuming,
+            seed=seed,
+            time_hours=hours,
+            workers=workers,
+            init=init,
+            freeze=freeze or None,
+            **overrides,
+        )
+    except (FileNotFoundError, ValueError) as error:
+        raise InputError(str(error), file=str(init or train_yaml)) from None
     typer.echo(f"best weights: {best}")
+
+
+model_app = typer.Typer(
+    name="model",
+    help="The model cards in models/: promote retrained weights to the default model.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(model_app, name="model")
+
+
+_PROMOTE_HELP = (
+    "Promote retrained weights to the default model only if they are no worse than it.\n\n"
+    "On the dataset's held-out split: mAP50 per class (classes with instances) of the candidate and of the "
+    "current default model (the newest card in --models-dir), per-class thresholds calibrated for the candidate "
+    "(the current card's are kept when the split is too small), and an audit of every sample clip with the "
+    "candidate at those thresholds against the clip's truth. The calibrated thresholds are used only when every "
+    "clip still matches with them; otherwise the clips are audited again at the current card's thresholds, and "
+    "if they all match there the candidate is judged and promoted with the current thresholds (the table and the "
+    "card say so). So the very same weights as the current default are always accepted. Promoted when no class "
+    "is worse (candidate mAP50 >= current, no tolerance) and every clip matches: --models-dir gets NAME.pt and a "
+    "card NAME.yaml that is the newest, so audit, run and detect use it.\n\n"
+    "Exit codes: 0 promoted (or --dry-run, whatever it would decide); 1 refused, which is a decision and not a "
+    "bug: a class got worse or a sample clip no longer matches its truth (the table and the reasons are printed, "
+    "nothing is written); 2 invalid input (missing candidate or data.yaml, not a model, no val split, no labelled "
+    "images), naming the file."
+)
+
+
+@model_app.command("promote", help=_PROMOTE_HELP)
+def model_promote(
+    candidate: Annotated[Path, typer.Argument(help="Candidate weights, e.g. runs/train/weights/best.pt.")],
+    data: Annotated[
+        Path,
+        typer.Option(
+            "--data",
+            help="The city's YOLO dataset (a folder with data.yaml, or a data yaml): its 'val' split, or its "
+            "'test' split when it has one, is the held-out split everything is measured on.",
+        ),
+    ],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the table and the decision, write nothing, exit 0.")
+    ] = False,
+    models_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--models-dir",
+            help="Folder of model cards; its newest card is the current default (default: the models/ folder "
+            "audit, run and detect read).",
+        ),
+    ] = None,
+    name: Annotated[
+        str | None,
+        typer.Option("--name", help="Name of the new model (default streetwatch-city-<UTC date>-<sha256[:8]>)."),
+    ] = None,
+    backend: BackendOption = None,
+) -> None:
+    """Promote retrained weights to the default model only if they are no worse than it (see --help)."""
+    from detector.model import MODELS_DIR
+    from detector.training.promote import PromoteRequest, promote
+
+    _use_backend(backend)
+    outcome = promote(
+        PromoteRequest(
+            candidate=candidate,
+            data=data,
+            models_dir=MODELS_DIR if models_dir is None else models_dir,
+            name=name,
+            dry_run=dry_run,
+        )
+    )
+    for line in outcome.lines():
+        typer.echo(line)
+    if not outcome.accepted and not dry_run:
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -400,18 +557,45 @@ def run(
         bool, typer.Option("--evidence/--no-evidence", help="Write snapshots and clips under --state-dir.")
     ] = True,
     backend: BackendOption = None,
+    config_from: Annotated[
+        str | None,
+        typer.Option(
+            "--config-from",
+            help="Service URL to take camera configs from (GET /api/v1/camera-configs): every camera configured "
+            "there, or those of --camera-id; new versions are picked up without a restart. Combines with --camera. "
+            "--push defaults to it.",
+        ),
+    ] = None,
+    camera_id: Annotated[
+        list[str] | None,
+        typer.Option("--camera-id", help="With --config-from: run only this camera (repeat for several)."),
+    ] = None,
+    config_poll_s: Annotated[
+        float,
+        typer.Option("--config-poll-s", min=0.1, max=86400.0, help="How often --config-from is polled, seconds."),
+    ] = 30.0,
+    snapshot_every_s: Annotated[
+        float,
+        typer.Option(
+            "--snapshot-every-s",
+            min=0.0,
+            max=86400.0,
+            help="Upload each camera's clean frame (JPEG) to the service this often, and at its first frame; 0: off.",
+        ),
+    ] = 300.0,
 ) -> None:
     """Live mode: analyse cameras continuously, push alerts and camera status to the service."""
     from detector.live import LiveRequest, configure_logging, run_live
 
-    if not camera or not push:
-        raise InputError("run needs --camera CAMERA.yaml (one or more) and --push URL")
+    push = push or config_from
+    if not (camera or config_from) or not push:
+        raise InputError("run needs --camera CAMERA.yaml (one or more) or --config-from URL, and --push URL")
     configure_logging()  # live mode's own line format, before --backend would add the plain one
     _use_backend(backend)
     raise typer.Exit(
         run_live(
             LiveRequest(
-                cameras=list(camera),
+                cameras=list(camera or []),
                 push=push,
                 token=token,
                 model=model,
@@ -421,6 +605,10 @@ def run(
                 health_port=health_port,
                 health_host=health_host,
                 evidence=evidence,
+                config_from=config_from,
+                camera_ids=list(camera_id or []),
+                config_poll_s=config_poll_s,
+                snapshot_every_s=snapshot_every_s,
             )
         )
     )

@@ -16,6 +16,23 @@ shutdown. After a restart each camera resumes its engine from the saved state, s
 was reported is not reported again; if the camera was away for longer than ``max_gap_s``, the
 first frame ends the old incidents at their last sighting (DESIGN §3.4a). An outage longer than
 ``max_gap_s`` while running does the same without waiting for the camera to come back.
+
+Configs from the service (``--config-from URL``): a poller thread (``ConfigFeed``) reads
+``GET /api/v1/camera-configs`` every ``--config-poll-s`` and fetches each camera config whose version
+changed; the analysis loop applies them between two batches. A new camera starts; a changed one is
+reconfigured without a restart: when its view changed (source, zones, exclude masks, frame_size,
+max_gap_s, class_map) its open incidents are closed at the change time (``violation.closed``, ended at
+their last sighting) and its pipeline is rebuilt with the new zones; any other change (name, location,
+calibration, grid) keeps the open incidents and only changes where and to whom later records go. A
+config that fails validation here (e.g. a calibration whose points disagree, which the service cannot
+check) is logged and the camera keeps its previous version. The last config fetched of each camera is
+kept under ``--state-dir/configs``: a runner that starts while the service is unreachable runs those
+and says so, else it waits, retrying with backoff. Relative file paths in a config from the service
+are relative to the working directory.
+
+Snapshots: every ``--snapshot-every-s`` (and at a camera's first analysed frame) the clean analysed
+frame goes as a JPEG to ``PUT /api/v1/cameras/<id>/snapshot``, best effort beside the spool
+(``detector.push.SnapshotUploader``).
 """
 
 from __future__ import annotations
@@ -23,12 +40,14 @@ from __future__ import annotations
 import bisect
 import json
 import logging
+import os
+import re
 import signal
 import threading
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
@@ -36,18 +55,27 @@ from typing import IO, Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
+from pydantic import ValidationError
 
 from detector.capture import CapturedFrame, CaptureThread, FrameQueue, Opener, redact
 from detector.evidence import EvidenceWriter
 from detector.incidents import IncidentEngine
 from detector.live_watchdog import OFFLINE_AFTER_S, Transition, Watchdog
 from detector.pipeline import CameraPipeline, PipelineContext
-from detector.push import ALERTS_PATH, ServiceClient, evidence_content_type, evidence_upload_path, service_base
+from detector.push import (
+    ALERTS_PATH,
+    ServiceClient,
+    SnapshotUploader,
+    evidence_content_type,
+    evidence_upload_path,
+    service_base,
+)
 from detector.spool import Outgoing, Spool, SpoolSender
 from zones.alert import AlertRecord, ModelRef
-from zones.config import CameraConfig, load_camera_config
+from zones.config import CameraConfig, format_loc, load_camera_config
 from zones.detections import Detections
-from zones.errors import InputError
+from zones.errors import ConfigError, InputError
+from zones.geo import Geolocator
 from zones.geometry import CameraZones
 
 log = logging.getLogger("streetwatch.live")
@@ -65,10 +93,23 @@ STATUS_LINE_INTERVAL_S = 60.0
 FPS_WINDOW_S = 10.0
 FLUSH_TIMEOUT_S = 10.0
 SPOOL_FILE = "spool.sqlite3"
+DEFAULT_CONFIG_POLL_S = 30.0
+DEFAULT_SNAPSHOT_EVERY_S = 300.0
+CONFIGS_PATH = "/api/v1/camera-configs"
+CONFIG_CACHE_DIR = "configs"
+SNAPSHOT_JPEG_QUALITY = 85
+# Fields of a camera config that change what its pipeline sees and where: a change of any of them ends
+# the camera's open incidents (their places and zones mean something else afterwards).
+VIEW_FIELDS = frozenset({"source", "zones", "exclude", "frame_size", "max_gap_s", "class_map"})
+_CAMERA_ID = re.compile(r"[a-z0-9-]{1,64}")
 
 
 def status_path(camera_id: str) -> str:
     return f"/api/v1/cameras/{camera_id}/status"
+
+
+def camera_config_path(camera_id: str) -> str:
+    return f"/api/v1/cameras/{camera_id}/config"
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -150,6 +191,7 @@ class CameraSnapshot:
     reconnects: int
     open_incidents: int
     last_error: str | None
+    config_version: int | None = None
 
 
 class CameraRuntime:
@@ -178,16 +220,14 @@ class CameraRuntime:
         self.evidence = EvidenceWriter(state_dir) if evidence else None
         self._mono = mono_clock
         self._wall = wall_clock
+        self._analysis_fps = analysis_fps
+        self._opener = opener
+        self.config_version: int | None = None
+        """Version of the config in the service (``--config-from``); None for a YAML file."""
+        self.last_snapshot: float | None = None
+        self.capturing = False
         self.queue = FrameQueue()
-        self.capture = CaptureThread(
-            config.id,
-            self.source,
-            self.queue,
-            sample_fps=analysis_fps,
-            opener=opener,
-            wall_clock=wall_clock,
-            mono_clock=mono_clock,
-        )
+        self.capture = self._new_capture()
         self.watchdog = Watchdog(offline_after_s=offline_after_s, clock=mono_clock)
         self.pipeline: CameraPipeline | None = None
         self.epoch: datetime | None = None
@@ -203,6 +243,17 @@ class CameraRuntime:
             self.epoch = datetime.fromisoformat(self._saved_state["epoch"])
             last = self._saved_state.get("last_frame_at")
             self.last_frame_at = datetime.fromisoformat(last) if last else None
+
+    def _new_capture(self) -> CaptureThread:
+        return CaptureThread(
+            self.id,
+            self.source,
+            self.queue,
+            sample_fps=self._analysis_fps,
+            opener=self._opener,
+            wall_clock=self._wall,
+            mono_clock=self._mono,
+        )
 
     def _parse_state(self, text: str | None) -> dict[str, Any] | None:
         if text is None:
@@ -327,6 +378,69 @@ class CameraRuntime:
         self._forget_closed(records)
         return records
 
+    def reconfigure(self, config: CameraConfig, *, version: int | None = None) -> list[AlertRecord]:
+        """Switch to a new version of this camera's config without a restart.
+
+        When the view changed (``VIEW_FIELDS``) the open incidents are closed at the change time (the
+        records returned) and the pipeline is rebuilt with the new zones; otherwise the incidents go on
+        and only geolocation, grid and name follow the new config. A new source restarts the capture.
+        """
+        old = self.config
+        if config.id != self.id:
+            raise ValueError(f"config of camera {config.id!r} given to camera {self.id!r}")
+        view_changed = old.model_dump(mode="json", include=set(VIEW_FIELDS)) != config.model_dump(
+            mode="json", include=set(VIEW_FIELDS)
+        )
+        # What can refuse the config (ConfigError) is built first: a refused config changes nothing.
+        size = self.size
+        if size is None and self._saved_state is not None:
+            size = (int(self._saved_state["width"]), int(self._saved_state["height"]))
+        geolocator = Geolocator.from_config(config, *(size or (None, None)))
+        if size is not None:
+            CameraZones(config, *size)
+        config.grid_index()
+        records: list[AlertRecord] = []
+        if view_changed and self.pipeline is None and self._saved_state is not None:
+            # Restored from a previous run, no frame yet: the saved incidents belong to the old view.
+            records += self._build(int(self._saved_state["width"]), int(self._saved_state["height"]))
+        if self.pipeline is not None and self.size is not None:
+            if view_changed:
+                t_change = self.last_t or 0.0
+                if self.epoch is not None:
+                    t_change = max((self._wall() - self.epoch).total_seconds(), t_change)
+                records += self.pipeline.close_all(t_change)
+                self.last_t = t_change
+                self.config = config
+                self.pipeline = CameraPipeline(self._context(*self.size), evidence=self.evidence)
+                self.pipeline.engine.close_all(t_change)  # engine time goes on from the change
+            else:
+                # Same view: the engine, tracker and evidence go on; locate and name with the new config.
+                self.pipeline.context = replace(self.pipeline.context, config=config)
+                self.pipeline.geolocator = geolocator
+                self.pipeline.grid_index = config.grid_index()
+        self.config = config
+        self.config_version = version
+        if config.resolve_source() != self.source:
+            self._restart_capture()
+        if records:
+            self._forget_closed(records)
+        return records
+
+    def start_capture(self) -> None:
+        self.capturing = True
+        self.capture.start()
+
+    def _restart_capture(self) -> None:
+        on_put = self.queue.on_put
+        self.capture.stop()
+        self.source = self.config.resolve_source()
+        self.uri = redact(self.source)
+        self.queue = FrameQueue()
+        self.queue.on_put = on_put
+        self.capture = self._new_capture()
+        if self.capturing:
+            self.capture.start()
+
     def _forget_closed(self, records: list[AlertRecord]) -> None:
         # A long-running camera must not keep every incident it ever saw: once closed and its clip
         # is written, an incident's record and evidence list are dropped from the pipeline.
@@ -377,6 +491,7 @@ class CameraRuntime:
             reconnects=self.capture.stats.reconnects,
             open_incidents=sum(1 for i in engine.open_incidents if i.fired) if engine is not None else 0,
             last_error=self.capture.stats.last_error,
+            config_version=self.config_version,
         )
 
     def state_json(self) -> str | None:
@@ -398,6 +513,235 @@ class CameraRuntime:
     def close(self) -> None:
         if self.evidence is not None:
             self.evidence.finish_all()
+
+
+# --------------------------------------------------------------------------- configs from the service
+
+
+@dataclass(frozen=True)
+class RemoteConfig:
+    """One version of a camera's config, fetched from the service and validated here."""
+
+    camera_id: str
+    version: int
+    config: CameraConfig
+
+
+def config_from_service(data: Any, origin: str) -> CameraConfig:
+    """A config fetched from the service, checked as ``load_camera_config`` checks a YAML file; every
+    problem is a ConfigError naming ``origin`` and the field path."""
+    if not isinstance(data, dict):
+        raise ConfigError("not a camera config (expected a JSON object of fields)", file=origin)
+    try:
+        config = CameraConfig.model_validate(data)
+    except ValidationError as error:
+        first = error.errors()[0]
+        loc = tuple(first.get("loc", ())) + tuple((first.get("ctx") or {}).get("sub_loc", ()))
+        raise ConfigError(str(first.get("msg", "invalid value")), file=origin, field=format_loc(loc) or None) from None
+    try:
+        if config.calibration is not None:
+            Geolocator.from_config(config)  # what the service cannot check without OpenCV
+        config.grid_index()
+    except ConfigError as error:
+        raise ConfigError(error.reason, file=origin, field=error.field) from None
+    source = config.resolve_source()
+    if isinstance(source, str) and "://" not in source and not Path(source).is_file():
+        raise ConfigError(f"source file {source!r} not found", file=origin, field="source")
+    return config
+
+
+class ConfigFeed:
+    """The camera configs of this runner in the service (``--config-from``), polled in a thread.
+
+    ``poll`` reads ``GET /api/v1/camera-configs`` and fetches each of its cameras (all listed, or only
+    ``camera_ids``) whose version it has not seen; a valid one waits for ``take`` (the analysis loop)
+    and is cached under ``cache_dir``, an invalid one is logged once and skipped. While the service is
+    unreachable the polls back off (1, 2, 4 … s up to the poll interval) and say so once.
+    """
+
+    def __init__(
+        self,
+        client: ServiceClient,
+        *,
+        cache_dir: Path,
+        camera_ids: Sequence[str] = (),
+        poll_s: float = DEFAULT_CONFIG_POLL_S,
+    ) -> None:
+        self.client = client
+        self.cache_dir = cache_dir
+        self.camera_ids = list(dict.fromkeys(camera_ids))
+        self.poll_s = poll_s
+        self.versions: dict[str, int] = {}
+        """Newest version seen of each camera (applied or refused): not fetched again."""
+        self.failures = 0
+        self._missing: set[str] = set()
+        self._updates: dict[str, RemoteConfig] = {}
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return self.client.url(CONFIGS_PATH)
+
+    def retry_in_s(self) -> float:
+        """The next poll: the interval, or the backoff after failures."""
+        if not self.failures:
+            return self.poll_s
+        return float(min(2.0 ** (self.failures - 1), max(self.poll_s, 1.0), 60.0))
+
+    def poll(self) -> bool:
+        """One round; True when the service answered the list."""
+        listing = self.client.get_json(CONFIGS_PATH)
+        items = listing.data.get("items") if listing.ok and isinstance(listing.data, dict) else None
+        if not isinstance(items, list):
+            self._failed(listing.status, listing.problem or "the answer has no items list")
+            return False
+        listed = {
+            str(item["camera_id"]): int(item["version"])
+            for item in items
+            if isinstance(item, dict)
+            and isinstance(item.get("camera_id"), str)
+            and isinstance(item.get("version"), int)
+        }
+        if self.failures:
+            log.info("config.reachable url=%s cameras=%d", self.url, len(listed))
+        self.failures = 0
+        for camera_id in self.camera_ids or sorted(listed):
+            version = listed.get(camera_id)
+            if version is None:
+                if camera_id not in self._missing:
+                    self._missing.add(camera_id)
+                    log.warning("config.missing camera=%s (the service has no config for it yet; waiting)", camera_id)
+                continue
+            self._missing.discard(camera_id)
+            if self.versions.get(camera_id) != version:
+                self._fetch(camera_id)
+        return True
+
+    def _failed(self, status: int | None, problem: str) -> None:
+        self.failures += 1
+        if status in (401, 403):
+            log.error(
+                "config.auth_failed url=%s status=%s problem=%r (check --token: reading configs takes a camera, "
+                "operator, supervisor or admin token)",
+                self.url,
+                status,
+                problem,
+            )
+        elif self.failures == 1:
+            log.warning(
+                "config.unreachable url=%s problem=%r (retrying with backoff; running cameras keep their configs)",
+                self.url,
+                problem,
+            )
+
+    def _fetch(self, camera_id: str) -> None:
+        origin = self.client.url(camera_config_path(camera_id))
+        fetched = self.client.get_json(camera_config_path(camera_id))
+        if not fetched.ok:
+            log.warning("config.fetch_failed camera=%s problem=%r (tried again next poll)", camera_id, fetched.problem)
+            return
+        body = fetched.data
+        version = body.get("version") if isinstance(body, dict) else None
+        if not isinstance(body, dict) or not isinstance(version, int):
+            log.error("config.invalid camera=%s error=%r", camera_id, f"{origin}: not a camera config answer")
+            return
+        self.versions[camera_id] = version
+        try:
+            config = config_from_service(body.get("config"), f"{origin}?version={version}")
+            if config.id != camera_id:
+                raise ConfigError(f"config of camera {config.id!r}", file=origin, field="id")
+        except ConfigError as error:
+            log.error(
+                "config.invalid camera=%s version=%d error=%r (the camera keeps its previous config)",
+                camera_id,
+                version,
+                str(error),
+            )
+            return
+        self._cache(camera_id, version, body["config"])
+        with self._lock:
+            self._updates[camera_id] = RemoteConfig(camera_id, version, config)
+
+    def _cache(self, camera_id: str, version: int, config: dict[str, Any]) -> None:
+        try:
+            self.cache_dir.mkdir(parents=True, exist_ok=True)
+            path = self.cache_dir / f"{camera_id}.json"
+            part = path.with_name(path.name + ".part")
+            part.write_text(json.dumps({"camera_id": camera_id, "version": version, "config": config}), "utf-8")
+            os.replace(part, path)
+        except OSError as error:
+            log.warning("config.cache_failed camera=%s error=%r", camera_id, str(error))
+
+    def cached(self) -> list[RemoteConfig]:
+        """The last config fetched of each camera (``cache_dir``), for a start without the service."""
+        found = []
+        for path in sorted(self.cache_dir.glob("*.json")) if self.cache_dir.is_dir() else []:
+            try:
+                entry = json.loads(path.read_text("utf-8"))
+                camera_id, version = str(entry["camera_id"]), int(entry["version"])
+                config = config_from_service(entry["config"], str(path))
+            except (OSError, ValueError, KeyError, TypeError, ConfigError) as error:
+                log.warning("config.cache_unusable file=%s error=%r", path, str(error))
+                continue
+            if config.id == camera_id and (not self.camera_ids or camera_id in self.camera_ids):
+                found.append(RemoteConfig(camera_id, version, config))
+        return found
+
+    def take(self) -> list[RemoteConfig]:
+        """New versions since the last call (the newest of each camera)."""
+        with self._lock:
+            updates, self._updates = list(self._updates.values()), {}
+        return updates
+
+    def first(self, stop: threading.Event, *, wait: bool) -> list[RemoteConfig]:
+        """The configs to start with. The service first; when it does not answer, the cached configs;
+        without those and with ``wait``, poll with backoff until it answers (or ``stop``)."""
+        attempt = 0
+        while not stop.is_set():
+            attempt += 1
+            if self.poll():
+                return self.take()
+            if attempt == 1:
+                cached = self.cached()
+                for entry in cached:
+                    self.versions[entry.camera_id] = entry.version
+                    log.warning(
+                        "config.cached camera=%s version=%d (the service does not answer: running the last config "
+                        "fetched; newer versions are picked up once it does)",
+                        entry.camera_id,
+                        entry.version,
+                    )
+                if cached or not wait:
+                    return cached
+            delay = self.retry_in_s()
+            log.warning(
+                "config.waiting url=%s attempt=%d retry_in_s=%g (no camera to run until the service answers)",
+                self.url,
+                attempt,
+                delay,
+            )
+            stop.wait(delay)
+        return []
+
+    def start(self, stop: threading.Event) -> None:
+        def run() -> None:
+            while not stop.wait(self.retry_in_s()):
+                try:
+                    self.poll()
+                except Exception:  # a bug in one poll must not end config updates for the whole run
+                    log.exception("config.poll_error")
+
+        self._thread = threading.Thread(target=run, name="config-feed", daemon=True)
+        self._thread.start()
+
+
+def encode_snapshot(image: npt.NDArray[np.uint8]) -> bytes | None:
+    """The clean frame as JPEG (what the setup page draws zones on)."""
+    import cv2
+
+    ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, SNAPSHOT_JPEG_QUALITY])
+    return encoded.tobytes() if ok else None
 
 
 # --------------------------------------------------------------------------- the runner
@@ -444,8 +788,24 @@ class LiveRunner:
         mono_clock: Callable[[], float] = time.monotonic,
         status_interval_s: float = STATUS_INTERVAL_S,
         state_save_interval_s: float = STATE_SAVE_INTERVAL_S,
+        config_feed: ConfigFeed | None = None,
+        new_camera: Callable[[RemoteConfig], CameraRuntime] | None = None,
+        class_map: str | None = None,
+        snapshots: SnapshotUploader | None = None,
+        snapshot_every_s: float = DEFAULT_SNAPSHOT_EVERY_S,
     ) -> None:
+        """``config_feed``: new config versions from the service, applied in ``step``; ``new_camera``
+        builds the runtime of a camera that appears there. ``class_map``: when set (a model runs),
+        the canonical JSON of the class_map the model was loaded with; a config with another is
+        refused. ``snapshots``: where each camera's clean frame goes every ``snapshot_every_s``."""
         self.cameras = list(cameras)
+        self.config_feed = config_feed
+        self.new_camera = new_camera
+        self.class_map = class_map
+        self.snapshots = snapshots
+        self.snapshot_every_s = snapshot_every_s
+        self.file_cameras = {camera.id for camera in self.cameras if camera.config_version is None}
+        self._capturing = False
         self.analyser = analyser
         self.spool = spool
         self.sender = sender
@@ -466,15 +826,89 @@ class LiveRunner:
         self._health_lock = threading.Lock()
 
     def start_capture(self) -> None:
+        self._capturing = True
         for camera in self.cameras:
-            camera.capture.start()
+            camera.start_capture()
+
+    def add_camera(self, camera: CameraRuntime) -> None:
+        camera.queue.on_put = self.frames_ready.set
+        self._last_status[camera.id] = -float("inf")
+        self.cameras.append(camera)
+        if self._capturing:
+            camera.start_capture()
+
+    def apply_configs(self, states: dict[str, str]) -> list[AlertRecord]:
+        """New config versions from the service: start new cameras, reconfigure changed ones."""
+        if self.config_feed is None:
+            return []
+        records: list[AlertRecord] = []
+        by_id = {camera.id: camera for camera in self.cameras}
+        for update in self.config_feed.take():
+            camera = by_id.get(update.camera_id)
+            if update.camera_id in self.file_cameras:
+                log.error(
+                    "config.ignored camera=%s version=%d (this camera runs from its --camera file, which wins)",
+                    update.camera_id,
+                    update.version,
+                )
+                continue
+            if self.class_map is not None and json.dumps(update.config.class_map, sort_keys=True) != self.class_map:
+                log.error(
+                    "config.refused camera=%s version=%d (its class_map differs from the one the model of this run "
+                    "was loaded with; restart the runner to change it)",
+                    update.camera_id,
+                    update.version,
+                )
+                continue
+            if camera is None:
+                if self.new_camera is None:
+                    continue
+                camera = self.new_camera(update)
+                self.add_camera(camera)
+                log.info("config.applied camera=%s version=%d (new camera)", camera.id, update.version)
+                continue
+            before = camera.config_version
+            try:
+                closed = camera.reconfigure(update.config, version=update.version)
+            except (ConfigError, ValueError) as error:
+                log.error(
+                    "config.invalid camera=%s version=%d error=%r (the camera keeps version %s)",
+                    camera.id,
+                    update.version,
+                    str(error),
+                    before,
+                )
+                continue
+            records += closed
+            if closed:
+                self._save_state(camera, states)
+            log.info(
+                "config.applied camera=%s version=%d previous=%s closed_incidents=%d",
+                camera.id,
+                update.version,
+                before,
+                len(closed),
+            )
+        return records
+
+    def _snapshot(self, camera: CameraRuntime, frame: CapturedFrame, now: float) -> None:
+        if self.snapshots is None or self.snapshot_every_s <= 0:
+            return
+        if camera.last_snapshot is not None and now - camera.last_snapshot < self.snapshot_every_s:
+            return
+        camera.last_snapshot = now
+        jpeg = encode_snapshot(frame.image)
+        if jpeg is None:
+            log.warning("snapshot.encode_failed camera=%s", camera.id)
+            return
+        self.snapshots.offer(camera.id, jpeg, frame.captured_at)
 
     def step(self) -> list[AlertRecord]:
         """Analyse every camera's newest frame (one batch), run the watchdogs, persist and queue."""
         now = self._mono()
         outgoing: list[Outgoing] = []
         states: dict[str, str] = {}
-        emitted: list[AlertRecord] = []
+        emitted: list[AlertRecord] = self.apply_configs(states)
         ready: list[tuple[CameraRuntime, CapturedFrame, float]] = []
         for camera in self.cameras:
             frame = camera.queue.take_latest()
@@ -490,6 +924,7 @@ class LiveRunner:
                 emitted += records
                 if records:
                     self._save_state(camera, states)
+                self._snapshot(camera, frame, now)
         fresh = {camera.id for camera, _, _ in ready}
         for camera in self.cameras:
             if camera.id not in fresh:
@@ -666,6 +1101,12 @@ class LiveRequest:
     evidence: bool = True
     offline_after_s: float = OFFLINE_AFTER_S
     status_interval_s: float = STATUS_INTERVAL_S
+    config_from: str | None = None
+    """Service whose camera configs this run runs (besides ``cameras``)."""
+    camera_ids: list[str] = field(default_factory=list)
+    """With ``config_from``: only these cameras (default: every camera with a config there)."""
+    config_poll_s: float = DEFAULT_CONFIG_POLL_S
+    snapshot_every_s: float = DEFAULT_SNAPSHOT_EVERY_S
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -683,8 +1124,8 @@ def configure_logging(level: int = logging.INFO) -> None:
     logger.propagate = False
 
 
-def _load_configs(paths: Sequence[Path]) -> list[CameraConfig]:
-    if not paths:
+def _load_configs(paths: Sequence[Path], *, required: bool = True) -> list[CameraConfig]:
+    if not paths and required:
         raise InputError("run needs at least one --camera CAMERA.yaml")
     configs = [load_camera_config(path) for path in paths]
     seen: dict[str, Path] = {}
@@ -706,17 +1147,40 @@ def _analyser(request: LiveRequest, configs: Sequence[CameraConfig]) -> Analyser
     maps = {json.dumps(c.class_map, sort_keys=True) for c in configs}
     if len(maps) > 1:
         raise InputError("the cameras of one run share one model, so their class_map entries must be the same")
-    return ModelAnalyser(load_detector(request.model, class_map=configs[0].class_map))
+    return ModelAnalyser(load_detector(request.model, class_map=configs[0].class_map if configs else None))
+
+
+def _check_request(request: LiveRequest) -> None:
+    if not 0.05 <= request.analysis_fps <= 30:
+        raise InputError(f"--analysis-fps {request.analysis_fps} must lie within 0.05..30")
+    if not request.cameras and request.config_from is None:
+        raise InputError("run needs --camera CAMERA.yaml (one or more) or --config-from URL")
+    if request.camera_ids and request.config_from is None:
+        raise InputError("--camera-id picks cameras of --config-from URL; give --config-from too", field="--camera-id")
+    for camera_id in request.camera_ids:
+        if not _CAMERA_ID.fullmatch(camera_id):
+            raise InputError(
+                f"{camera_id!r} is not a camera id: use 1-64 lower-case letters, digits and '-'", field="--camera-id"
+            )
+    if not 0.1 <= request.config_poll_s <= 86400:
+        raise InputError(f"--config-poll-s {request.config_poll_s:g} must lie within 0.1..86400")
+    if not (request.snapshot_every_s == 0 or 1 <= request.snapshot_every_s <= 86400):
+        raise InputError(f"--snapshot-every-s {request.snapshot_every_s:g} must be 0 (off) or within 1..86400")
+    if request.model is not None and request.detections_from is None and not request.model.exists():
+        # Known now, not after waiting for the service to hand out the first configs.
+        raise InputError("model weights not found", file=str(request.model))
 
 
 def run_live(request: LiveRequest, *, stop: threading.Event | None = None) -> int:
     """Runs until SIGTERM/SIGINT (or ``stop``); returns the exit code."""
     configure_logging()
+    config_base = (
+        service_base(request.config_from, "--config-from", CONFIGS_PATH) if request.config_from is not None else None
+    )
     base = service_base(request.push)
-    if not 0.05 <= request.analysis_fps <= 30:
-        raise InputError(f"--analysis-fps {request.analysis_fps} must lie within 0.05..30")
-    configs = _load_configs(request.cameras)
-    analyser = _analyser(request, configs)
+    _check_request(request)
+    configs = _load_configs(request.cameras, required=config_base is None)
+    replay = _analyser(request, ()) if request.detections_from is not None else None
     try:
         import cv2
 
@@ -726,49 +1190,93 @@ def run_live(request: LiveRequest, *, stop: threading.Event | None = None) -> in
     lock = _lock_state_dir(request.state_dir)
     spool = Spool(request.state_dir / SPOOL_FILE)
     client = ServiceClient(base, request.token)
-    sender = SpoolSender(spool, client)
-    cameras = [
-        CameraRuntime(
-            config,
-            model=analyser.model,
-            state_dir=request.state_dir,
-            analysis_fps=request.analysis_fps,
-            saved_state=spool.load_state(config.id),
-            evidence=request.evidence,
-            offline_after_s=request.offline_after_s,
-        )
-        for config in configs
-    ]
-    runner = LiveRunner(
-        cameras,
-        analyser,
-        spool,
-        state_dir=request.state_dir,
-        sender=sender,
-        analysis_fps=request.analysis_fps,
-        status_interval_s=request.status_interval_s,
-    )
+    feed_client = ServiceClient(config_base, request.token) if config_base is not None else None
+    snapshot_client = ServiceClient(base, request.token) if request.snapshot_every_s > 0 else None
     stop = stop or threading.Event()
-    health = start_health_server(runner, request.health_host, request.health_port) if request.health_port else None
-    previous = _install_signal_handlers(stop)
-    log.info(
-        "live.started cameras=%s push=%s model=%s analysis_fps=%g state_dir=%s pending=%d",
-        ",".join(c.id for c in cameras),
-        base,
-        analyser.model.name,
-        request.analysis_fps,
-        request.state_dir,
-        spool.pending(),
-    )
+    previous = _install_signal_handlers(stop)  # also while waiting for the service's configs
+    runner: LiveRunner | None = None
+    health = None
     try:
-        sender.start()
+        feed = None
+        remote: list[RemoteConfig] = []
+        if feed_client is not None:
+            feed = ConfigFeed(
+                feed_client,
+                cache_dir=request.state_dir / CONFIG_CACHE_DIR,
+                camera_ids=request.camera_ids,
+                poll_s=request.config_poll_s,
+            )
+            file_ids = {config.id for config in configs}
+            remote = [entry for entry in feed.first(stop, wait=not configs) if entry.camera_id not in file_ids]
+            if stop.is_set():
+                return 0
+        analyser = replay or _analyser(request, [*configs, *(entry.config for entry in remote)])
+
+        def build(config: CameraConfig, version: int | None) -> CameraRuntime:
+            camera = CameraRuntime(
+                config,
+                model=analyser.model,
+                state_dir=request.state_dir,
+                analysis_fps=request.analysis_fps,
+                saved_state=spool.load_state(config.id),
+                evidence=request.evidence,
+                offline_after_s=request.offline_after_s,
+            )
+            camera.config_version = version
+            return camera
+
+        def new_camera(entry: RemoteConfig) -> CameraRuntime:
+            return build(entry.config, entry.version)
+
+        cameras = [build(config, None) for config in configs] + [new_camera(entry) for entry in remote]
+        snapshots = SnapshotUploader(snapshot_client) if snapshot_client is not None else None
+        runner = LiveRunner(
+            cameras,
+            analyser,
+            spool,
+            state_dir=request.state_dir,
+            sender=SpoolSender(spool, client),
+            analysis_fps=request.analysis_fps,
+            status_interval_s=request.status_interval_s,
+            config_feed=feed,
+            new_camera=new_camera,
+            # A model maps class names once, at load: later configs must keep its class_map.
+            class_map=json.dumps(cameras[0].config.class_map if cameras else None, sort_keys=True)
+            if isinstance(analyser, ModelAnalyser)
+            else None,
+            snapshots=snapshots,
+            snapshot_every_s=request.snapshot_every_s,
+        )
+        health = start_health_server(runner, request.health_host, request.health_port) if request.health_port else None
+        log.info(
+            "live.started cameras=%s push=%s config_from=%s model=%s analysis_fps=%g state_dir=%s pending=%d",
+            ",".join(c.id for c in cameras) or "none-yet",
+            base,
+            config_base or "-",
+            analyser.model.name,
+            request.analysis_fps,
+            request.state_dir,
+            spool.pending(),
+        )
+        assert runner.sender is not None
+        runner.sender.start()
+        if snapshots is not None:
+            snapshots.start()
+        if feed is not None:
+            feed.start(stop)
         runner.start_capture()
         runner.loop(stop)
     finally:
-        runner.shutdown()
+        stop.set()  # ends the config poller
+        if runner is not None:
+            runner.shutdown()
+            if runner.snapshots is not None:
+                runner.snapshots.stop()
         if health is not None:
             health.shutdown()
-        client.close()
+        for each in (client, feed_client, snapshot_client):
+            if each is not None:
+                each.close()
         spool.close()
         _restore_signal_handlers(previous)
         lock.close()

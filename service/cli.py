@@ -1,9 +1,12 @@
 """Service commands for the ``streetwatch`` CLI (entry-point group ``streetwatch.commands``):
-``serve``, ``token create|list|revoke``, ``webhook add|list``. User errors raise InputError (exit 2)."""
+``serve``, ``token create|list|revoke``, ``webhook add|list``, ``dataset export|import``.
+User errors raise InputError (exit 2)."""
 
 from __future__ import annotations
 
 import os
+from enum import StrEnum
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -196,3 +199,122 @@ def webhook_list(db: DbOption = None) -> None:
                 f"delivered={item.delivered}"
             )
     database.dispose()
+
+
+dataset_app = typer.Typer(
+    help="Training data: operators' verdicts → YOLO / Label Studio; labelled exports → YOLO.", no_args_is_help=True
+)
+
+
+class DatasetFormat(StrEnum):
+    yolo = "yolo"
+    label_studio = "label-studio"
+
+
+@dataset_app.command("export")
+def dataset_export(
+    out: Annotated[Path, typer.Option("--out", help="Dataset folder (created; later runs add only new verdicts).")],
+    db: DbOption = None,
+    since: Annotated[
+        str | None, typer.Option(help="Only verdicts given at or after this ISO 8601 time (with offset).")
+    ] = None,
+    camera: Annotated[list[str] | None, typer.Option("--camera", help="Only this camera (repeatable).")] = None,
+    evidence_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--evidence-dir",
+            help="Root that evidence paths are relative to, for snapshots never uploaded "
+            "[default: $STREETWATCH_EVIDENCE_DIR]",
+            show_default=False,
+        ),
+    ] = None,
+    val_fraction: Annotated[
+        float, typer.Option(help="Share of (camera, local day) groups that go to val.", min=0.0, max=1.0)
+    ] = 0.2,
+    format: Annotated[
+        DatasetFormat, typer.Option("--format", help="yolo: ultralytics dataset; label-studio: tasks.json to review.")
+    ] = DatasetFormat.yolo,
+    image_url_prefix: Annotated[
+        str | None,
+        typer.Option(
+            help="label-studio: prefix of each task's image URL [default: /data/local-files/?d=<DIR name>/, "
+            "i.e. Label Studio's local files with LOCAL_FILES_DOCUMENT_ROOT = the parent of DIR]",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Export filed cases (labelled boxes) and rejected ones (hard negatives) with their clean snapshots.
+
+    Prints the data.yaml (or tasks.json) path on stdout. A case whose snapshot is missing or broken
+    stops the run (exit 2, naming the case) and nothing of it is written."""
+    from service.dataset import export_dataset, parse_since
+
+    after = parse_since(since)
+    settings, database = _open(db)
+    try:
+        report = export_dataset(
+            database,
+            out=out,
+            since=after,
+            cameras=camera or (),
+            evidence_dir=evidence_dir if evidence_dir is not None else settings.evidence_dir,
+            val_fraction=val_fraction,
+            fmt=format.value,  # type: ignore[arg-type]
+            image_url_prefix=image_url_prefix,
+        )
+    finally:
+        database.dispose()
+    verdicts = ", ".join(f"{n} {v}" for v, n in sorted(report.by_verdict.items())) or "none"
+    splits = ", ".join(f"{s} {n}" for s, n in sorted(report.total_by_split.items())) or "empty"
+    typer.echo(
+        f"streetwatch: exported {report.added} new verdict(s) ({verdicts}); {report.already} already in "
+        f"manifest.jsonl; dataset now: {splits}",
+        err=True,
+    )
+    if (
+        format is DatasetFormat.yolo
+        and report.total_by_split
+        and not all(report.total_by_split[s] for s in ("train", "val"))
+    ):
+        typer.echo(
+            "streetwatch: warning: one split is empty (too few camera-days); adjust --val-fraction or add data",
+            err=True,
+        )
+    typer.echo(str(report.main_file))
+
+
+@dataset_app.command("import")
+def dataset_import(
+    source: Annotated[
+        Path, typer.Argument(help="Label Studio JSON export, or a YOLO export folder / .zip (CVAT, Roboflow).")
+    ],
+    out: Annotated[Path, typer.Option("--out", help="YOLO dataset folder to write (with our class names).")],
+    names_map: Annotated[
+        Path | None, typer.Option("--names-map", help="YAML mapping their class name → ours (null drops it).")
+    ] = None,
+    val_fraction: Annotated[
+        float, typer.Option(help="Share of images without a split of their own that go to val.", min=0.0, max=1.0)
+    ] = 0.2,
+    images: Annotated[
+        list[Path] | None, typer.Option("--images", help="Label Studio: folder holding the task images (repeatable).")
+    ] = None,
+) -> None:
+    """Convert labelled data to an ultralytics YOLO dataset; prints its data.yaml path on stdout."""
+    from service.dataset import import_dataset
+
+    report = import_dataset(source, out=out, names_map=names_map, val_fraction=val_fraction, images=images or ())
+    splits = ", ".join(f"{s} {n}" for s, n in sorted(report.images.items())) or "none"
+    boxes = ", ".join(f"{c} {n}" for c, n in sorted(report.boxes.items())) or "none"
+    typer.echo(f"streetwatch: imported images: {splits}; boxes: {boxes}", err=True)
+    if report.dropped:
+        dropped = ", ".join(f"{name} {n}" for name, n in report.dropped.most_common())
+        typer.echo(
+            f"streetwatch: dropped {sum(report.dropped.values())} box(es) of unknown classes ({dropped}); "
+            "map them with --names-map",
+            err=True,
+        )
+    if report.unannotated:
+        typer.echo(f"streetwatch: skipped {report.unannotated} task(s) without annotations", err=True)
+    if report.missing_labels:
+        typer.echo(f"streetwatch: {report.missing_labels} image(s) had no label file (kept as negatives)", err=True)
+    typer.echo(str(report.out / "data.yaml"))

@@ -9,20 +9,21 @@ import math
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import Select, Subquery, and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from service.core.config import Settings
 from service.core.db import Database
-from service.core.errors import Conflict, Forbidden, Invalid, NotFound
+from service.core.errors import Conflict, Forbidden, Invalid, NotFound, ServiceError
 from service.core.lifecycle import (
     ACTION_ROLES,
+    NOTE_OR_REASON_REQUIRED,
     NOTE_REQUIRED,
     OPEN_STATUSES,
     Status,
@@ -41,6 +42,8 @@ from service.models import (
     AlertRecordRow,
     ApiToken,
     Camera,
+    CameraConfigVersion,
+    CameraSnapshot,
     Case,
     CaseChange,
     EvidenceBlob,
@@ -51,12 +54,14 @@ from service.models import (
 from service.schemas import (
     MAX_URL_LENGTH,
     ActionRequest,
+    CameraConfigPublic,
     CameraStatusIn,
     CaseChangePublic,
     CaseDetail,
     CasePublic,
     DeliveryPublic,
     EvidenceLink,
+    PrecisionRow,
     SourceOut,
     VideoOffsetsOut,
     WebhookPublic,
@@ -64,6 +69,8 @@ from service.schemas import (
 from zones.alert import AlertRecord, GeoPoint, GridRef
 
 EARTH_RADIUS_M = 6_371_008.8
+CLEAN_SNAPSHOT = "snapshot_clean"
+"""Evidence kind of the untouched frame: review labels are in its pixels."""
 EVIDENCE_TYPES = frozenset({"image/jpeg", "image/png", "image/webp", "video/mp4"})
 
 
@@ -397,6 +404,8 @@ def _log(
     action: str | None = None,
     from_status: str | None = None,
     note: str | None = None,
+    label: dict[str, Any] | None = None,
+    reason: str | None = None,
 ) -> CaseChange:
     change = CaseChange(
         case_id=case.id,
@@ -409,6 +418,8 @@ def _log(
         actor_role=actor.role,
         note=note,
         team=case.team,
+        label=label,
+        reason=reason,
     )
     session.add(change)
     session.flush()
@@ -470,8 +481,15 @@ def apply_action(
     if target is None:
         raise Conflict(f"cannot {action} a case that is {current}")
     note = (request.note or "").strip() or None
+    if action in NOTE_OR_REASON_REQUIRED and note is None and request.reason is None:
+        raise Invalid(f"{action} needs a note or a reason")
     if action in NOTE_REQUIRED and note is None:
         raise Invalid(f"{action} needs a note giving the reason")
+    label: dict[str, Any] | None = None
+    if request.label is not None:
+        if not any(item["kind"] == CLEAN_SNAPSHOT for item in case.evidence):
+            raise Invalid(f"the case has no {CLEAN_SNAPSHOT} evidence for the label's box to refer to")
+        label = {"bbox": [float(v) for v in request.label.bbox], "object_class": request.label.object_class}
     if request.team is not None and action != "dispatch":
         raise Invalid("team is only accepted with the dispatch action")
     if action == "dispatch":
@@ -490,7 +508,18 @@ def apply_action(
         case.handled_at = None
     case.status = target
     _touch(case, now)
-    change = _log(session, case, kind="action", action=action, from_status=current, actor=actor, note=note, now=now)
+    change = _log(
+        session,
+        case,
+        kind="action",
+        action=action,
+        from_status=current,
+        actor=actor,
+        note=note,
+        label=label,
+        reason=request.reason,
+        now=now,
+    )
     queued = False
     if case.dispatched_at is not None:
         queued = _enqueue(
@@ -748,6 +777,185 @@ def list_cameras(session: Session) -> Sequence[Camera]:
     return session.scalars(select(Camera).order_by(Camera.id)).all()
 
 
+# ---- camera configs (versions) and snapshots ------------------------------------------------------
+
+
+class PreconditionFailed(ServiceError):
+    """``If-Match`` names a version that is no longer the current one (optimistic concurrency)."""
+
+    status_code = 412
+
+
+class UnsupportedMediaType(ServiceError):
+    status_code = 415
+
+
+def _latest_config(session: Session, camera_id: str, *, for_update: bool = False) -> CameraConfigVersion | None:
+    query = (
+        select(CameraConfigVersion)
+        .where(CameraConfigVersion.camera_id == camera_id)
+        .order_by(CameraConfigVersion.version.desc())
+        .limit(1)
+    )
+    if for_update:
+        query = query.with_for_update()
+    return session.scalars(query).first()
+
+
+def get_camera_config(session: Session, *, camera_id: str, version: int | None = None) -> CameraConfigVersion:
+    """The current config of a camera, or the given version of it."""
+    if version is None:
+        row = _latest_config(session, camera_id)
+        if row is None:
+            raise NotFound(f"camera {camera_id} has no config stored")
+        return row
+    found = session.get(CameraConfigVersion, (camera_id, version))
+    if found is None:
+        raise NotFound(f"camera {camera_id} has no config version {version}")
+    return found
+
+
+def put_camera_config(
+    session: Session,
+    *,
+    camera_id: str,
+    config: dict[str, Any],
+    if_match: int | Literal["*"] | None,
+    actor: Principal,
+    now: datetime,
+) -> tuple[CameraConfigVersion, bool]:
+    """Store ``config`` (validated already) as the camera's next version; True when a version was added.
+
+    An unchanged config (same canonical JSON) adds none and returns the current version. ``if_match``:
+    the version the client last read (412 when the current one is another), ``*`` any existing one.
+    Two concurrent first PUTs of a camera both try version 1: the loser's flush raises IntegrityError
+    and the caller retries the transaction.
+    """
+    current = _latest_config(session, camera_id, for_update=True)
+    if if_match is not None:
+        if current is None:
+            raise PreconditionFailed(f"camera {camera_id} has no config yet; send the first one without If-Match")
+        if if_match != "*" and if_match != current.version:
+            raise PreconditionFailed(
+                f"camera {camera_id}'s config is at version {current.version}, not {if_match}: "
+                "someone changed it meanwhile; reload it and apply your change again"
+            )
+    digest = hashlib.sha256(canonical_json(config).encode("utf-8")).hexdigest()
+    if current is not None and current.config_sha256 == digest:
+        return current, False
+    row = CameraConfigVersion(
+        camera_id=camera_id,
+        version=1 if current is None else current.version + 1,
+        # Schema order (not sorted) so that the YAML served reads like the §3.2 example.
+        config=json.dumps(config, ensure_ascii=False, separators=(",", ":"), allow_nan=False),
+        config_sha256=digest,
+        updated_at=now,
+        updated_by=actor.name,
+        updated_by_role=actor.role,
+    )
+    session.add(row)
+    session.flush()
+    return row, True
+
+
+def camera_config_public(row: CameraConfigVersion) -> CameraConfigPublic:
+    return CameraConfigPublic(
+        camera_id=row.camera_id,
+        version=row.version,
+        config=json.loads(row.config),
+        updated_at=row.updated_at,
+        updated_by=row.updated_by,
+    )
+
+
+def camera_config_history(
+    session: Session, *, camera_id: str, limit: int, offset: int
+) -> Sequence[CameraConfigVersion]:
+    """Versions of a camera's config, newest first (NotFound when it has none)."""
+    if _latest_config(session, camera_id) is None:
+        raise NotFound(f"camera {camera_id} has no config stored")
+    query = (
+        select(CameraConfigVersion)
+        .where(CameraConfigVersion.camera_id == camera_id)
+        .order_by(CameraConfigVersion.version.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    return session.scalars(query).all()
+
+
+def list_camera_configs(session: Session) -> Sequence[CameraConfigVersion]:
+    """The current version of every camera's config, by camera id."""
+    latest = (
+        select(CameraConfigVersion.camera_id, func.max(CameraConfigVersion.version).label("version"))
+        .group_by(CameraConfigVersion.camera_id)
+        .subquery()
+    )
+    query = (
+        select(CameraConfigVersion)
+        .join(
+            latest,
+            and_(CameraConfigVersion.camera_id == latest.c.camera_id, CameraConfigVersion.version == latest.c.version),
+        )
+        .order_by(CameraConfigVersion.camera_id)
+    )
+    return session.scalars(query).all()
+
+
+SNAPSHOT_TYPES: Final[dict[str, bytes]] = {
+    "image/jpeg": b"\xff\xd8\xff",
+    "image/png": b"\x89PNG\r\n\x1a\n",
+}
+"""Media types a camera snapshot may have, and the magic bytes every such file starts with."""
+
+
+def snapshot_image_type(data: bytes) -> str | None:
+    """The image type the bytes announce themselves as (magic bytes; nothing is decoded)."""
+    return next((kind for kind, magic in SNAPSHOT_TYPES.items() if data.startswith(magic)), None)
+
+
+def store_camera_snapshot(
+    session: Session,
+    *,
+    camera_id: str,
+    data: bytes,
+    content_type: str,
+    captured_at: datetime | None,
+    actor: Principal,
+    now: datetime,
+) -> CameraSnapshot:
+    """Keep ``data`` as the camera's latest frame (replacing the one before)."""
+    content_type = content_type.split(";", 1)[0].strip().lower()
+    if content_type not in SNAPSHOT_TYPES:
+        raise UnsupportedMediaType(f"a snapshot is image/jpeg or image/png, not {content_type!r}")
+    if not data:
+        raise Invalid("empty upload")
+    found = snapshot_image_type(data)
+    if found != content_type:
+        what = f"a {found} file" if found else "neither a JPEG nor a PNG file"
+        raise Invalid(f"the body is {what}, but Content-Type says {content_type}")
+    snapshot = session.get(CameraSnapshot, camera_id, with_for_update=True)
+    if snapshot is None:
+        snapshot = CameraSnapshot(camera_id=camera_id)
+        session.add(snapshot)
+    snapshot.content_type = content_type
+    snapshot.size = len(data)
+    snapshot.sha256 = hashlib.sha256(data).hexdigest()
+    snapshot.data = data
+    snapshot.captured_at = captured_at or now
+    snapshot.uploaded_at = now
+    snapshot.uploaded_by = actor.name
+    session.flush()
+    return snapshot
+
+
+def get_camera_snapshot(session: Session, *, camera_id: str) -> CameraSnapshot:
+    snapshot = session.get(CameraSnapshot, camera_id)
+    if snapshot is None:
+        raise NotFound(f"camera {camera_id} has no snapshot yet")
+    return snapshot
+
+
 # ---- change log (SSE) -------------------------------------------------------------------------
 
 
@@ -762,6 +970,102 @@ def changes_after(session: Session, *, after: int, actor: Principal, limit: int 
     return session.scalars(query.order_by(CaseChange.seq).limit(limit)).all()
 
 
+# ---- review verdicts and precision ----------------------------------------------------------------
+
+VERDICTS: Final[dict[str, Literal["filed", "rejected"]]] = {"file": "filed", "reject": "rejected"}
+"""Actions that are a review verdict on an AI report, and the verdict each gives."""
+
+
+def iso_week(value: datetime) -> str:
+    """ISO 8601 week of ``value`` in UTC, e.g. ``2026-W48``."""
+    year, week, _ = value.astimezone(UTC).isocalendar()
+    return f"{year:04d}-W{week:02d}"
+
+
+def _latest_verdicts() -> Subquery:
+    """(case_id, seq) of each case's verdict: its latest change of kind action that files or rejects it."""
+    return (
+        select(CaseChange.case_id, func.max(CaseChange.seq).label("seq"))
+        .where(CaseChange.kind == "action", CaseChange.action.in_(list(VERDICTS)))
+        .group_by(CaseChange.case_id)
+        .subquery()
+    )
+
+
+@dataclass(frozen=True)
+class PrecisionFilter:
+    camera_id: str | None = None
+    category: Sequence[str] = ()
+    since: datetime | None = None  # verdict time (pending reports: alerted_at) >= since
+    until: datetime | None = None  # … < until
+
+
+def precision_by_week(session: Session, *, filters: PrecisionFilter) -> list[PrecisionRow]:
+    """Filed / rejected verdicts per camera, category and ISO week of the verdict (UTC), with the reports
+    still awaiting review counted in the week they were alerted; ordered by camera, category, week."""
+    latest = _latest_verdicts()
+    conditions: list[Any] = []
+    if filters.camera_id is not None:
+        conditions.append(Case.camera_id == filters.camera_id)
+    if filters.category:
+        conditions.append(Case.category.in_(list(filters.category)))
+    verdict_time = [
+        *([CaseChange.at >= filters.since] if filters.since else []),
+        *([CaseChange.at < filters.until] if filters.until else []),
+    ]
+    alert_time = [
+        *([Case.alerted_at >= filters.since] if filters.since else []),
+        *([Case.alerted_at < filters.until] if filters.until else []),
+    ]
+    verdicts = session.execute(
+        select(Case.camera_id, Case.category, CaseChange.action, CaseChange.at)
+        .join(latest, latest.c.seq == CaseChange.seq)
+        .join(Case, Case.id == CaseChange.case_id)
+        .where(*conditions, *verdict_time)
+    )
+    counts: dict[tuple[str, str, str], dict[str, int]] = {}
+    for camera_id, category, action, at in verdicts:
+        key = (camera_id, category, iso_week(at))
+        bucket = counts.setdefault(key, {"filed": 0, "rejected": 0, "pending": 0})
+        bucket[VERDICTS[str(action)]] += 1
+    # Only reported cases can still await review: no transition leads back to reported.
+    pending = session.execute(
+        select(Case.camera_id, Case.category, Case.alerted_at).where(
+            Case.status == "reported", *conditions, *alert_time
+        )
+    )
+    for camera_id, category, alerted_at in pending:
+        key = (camera_id, category, iso_week(alerted_at))
+        counts.setdefault(key, {"filed": 0, "rejected": 0, "pending": 0})["pending"] += 1
+    rows = []
+    for (camera_id, category, week), bucket in sorted(counts.items()):
+        decided = bucket["filed"] + bucket["rejected"]
+        rows.append(
+            PrecisionRow(
+                camera_id=camera_id,
+                category=category,  # type: ignore[arg-type]
+                week=week,
+                filed=bucket["filed"],
+                rejected=bucket["rejected"],
+                pending=bucket["pending"],
+                precision=bucket["filed"] / decided if decided else None,
+            )
+        )
+    return rows
+
+
+def verdict_counts(session: Session) -> dict[tuple[str, str, str], int]:
+    """All-time verdicts: (camera_id, category, "filed" | "rejected") → cases."""
+    latest = _latest_verdicts()
+    rows = session.execute(
+        select(Case.camera_id, Case.category, CaseChange.action, func.count())
+        .join(latest, latest.c.seq == CaseChange.seq)
+        .join(Case, Case.id == CaseChange.case_id)
+        .group_by(Case.camera_id, Case.category, CaseChange.action)
+    ).all()
+    return {(camera_id, category, VERDICTS[str(action)]): int(n) for camera_id, category, action, n in rows}
+
+
 # ---- metrics --------------------------------------------------------------------------------------
 
 
@@ -774,6 +1078,7 @@ class StoreMetrics:
     delivery_failures: int
     endpoints_disabled: int
     cameras: dict[str, int]
+    verdicts: dict[tuple[str, str, str], int]  # (camera, category, "filed" | "rejected") → cases
 
 
 def store_metrics(session: Session, *, now: datetime) -> StoreMetrics:
@@ -798,6 +1103,7 @@ def store_metrics(session: Session, *, now: datetime) -> StoreMetrics:
         delivery_failures=int(failures or 0),
         endpoints_disabled=int(disabled or 0),
         cameras={str(k): int(v) for k, v in cameras.items()},
+        verdicts=verdict_counts(session),
     )
 
 
@@ -808,30 +1114,42 @@ def ping(session: Session) -> None:
 __all__ = [
     "CaseFilter",
     "IngestOutcome",
+    "PreconditionFailed",
+    "UnsupportedMediaType",
     "add_case_photo",
     "add_webhook",
     "apply_action",
+    "camera_config_history",
+    "camera_config_public",
     "case_detail",
     "case_public",
     "changes_after",
     "create_token",
     "evidence_file",
+    "get_camera_config",
+    "get_camera_snapshot",
     "get_case",
     "ingest_alert",
     "last_change_seq",
+    "list_camera_configs",
     "list_cameras",
     "list_cases",
     "list_deliveries",
     "list_tokens",
     "list_webhooks",
+    "precision_by_week",
     "principal_for_token",
+    "put_camera_config",
     "record_camera_status",
     "retry_delivery",
     "revoke_token",
     "revoke_tokens_named",
     "set_webhook_enabled",
+    "snapshot_image_type",
     "store_blob",
+    "store_camera_snapshot",
     "store_metrics",
+    "verdict_counts",
 ]
 
 _ = or_  # kept for filters that combine alternatives

@@ -23,7 +23,19 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.api.deps import PUBLIC_PATHS, default_deny, refuse_repeated_scalar_query, refuse_unstorable_text
-from service.api.routes import alerts, cameras, cases, events, exports, pages, tokens, webhooks
+from service.api.routes import (
+    alerts,
+    camera_configs,
+    cameras,
+    cases,
+    events,
+    exports,
+    pages,
+    setup,
+    stats,
+    tokens,
+    webhooks,
+)
 from service.core.clock import Clock, utc_now
 from service.core.config import Settings
 from service.core.db import Database, open_database
@@ -41,11 +53,18 @@ _CSP = (
 )
 
 
+def content_security_policy(settings: Settings) -> str:
+    """The pages' CSP: everything from this origin only; map tiles also from the configured tile host."""
+    origin = settings.tile_origin
+    return _CSP.replace("img-src 'self' data: blob:", f"img-src 'self' data: blob: {origin}") if origin else _CSP
+
+
 class SecurityHeaders:
     """Pure ASGI (BaseHTTPMiddleware would buffer the SSE stream)."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, csp: str = _CSP) -> None:
         self.app = app
+        self.csp = csp.encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -59,7 +78,7 @@ class SecurityHeaders:
                     (b"x-content-type-options", b"nosniff"),
                     (b"referrer-policy", b"no-referrer"),
                     (b"x-frame-options", b"DENY"),
-                    (b"content-security-policy", _CSP.encode()),
+                    (b"content-security-policy", self.csp),
                 ]
                 message["headers"] = headers
             await send(message)
@@ -178,12 +197,16 @@ def create_app(
     app.include_router(cases.upload_router, max_body_size=settings.max_upload_bytes)
     app.include_router(exports.router)
     app.include_router(cameras.router)
+    app.include_router(camera_configs.router)
+    app.include_router(camera_configs.upload_router, max_body_size=settings.max_upload_bytes)
+    app.include_router(stats.router)
     app.include_router(events.router)
     app.include_router(tokens.router)
     app.include_router(webhooks.router)
+    app.include_router(setup.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=_STATIC), name="static")
-    app.add_middleware(SecurityHeaders)
+    app.add_middleware(SecurityHeaders, csp=content_security_policy(settings))
 
     @app.exception_handler(ServiceError)
     async def _service_error(request: Request, error: ServiceError) -> Response:

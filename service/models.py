@@ -126,6 +126,11 @@ class CaseChange(Base):
     actor_role: Mapped[str] = mapped_column(String(16))
     note: Mapped[str | None] = mapped_column(Text)
     team: Mapped[str | None] = mapped_column(String(64))  # the case's team after the change
+    # Review verdicts (file / reject) teach the next model: the operator's corrected box in pixels of
+    # the case's clean snapshot, {"bbox": [x1, y1, x2, y2] (floats), "object_class": str}; file only.
+    label: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # Why a reject was a false alarm (legal_awning | parked_vehicle | person | shadow | other).
+    reason: Mapped[str | None] = mapped_column(String(32))
 
 
 class ApiToken(Base):
@@ -215,3 +220,37 @@ class EvidenceBlob(Base):
     size: Mapped[int] = mapped_column(Integer)
     data: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime]
+
+
+class CameraConfigVersion(Base):
+    """One version of a camera's config (DESIGN §3.2), set up in the browser or through the API.
+
+    Versions count 1, 2, … per camera; a PUT of an unchanged config adds none. ``config`` is the
+    validated config as JSON text (field order of the schema), ``config_sha256`` the SHA-256 of its
+    canonical form (sorted keys), which is what "unchanged" compares.
+    """
+
+    __tablename__ = "camera_config_versions"
+
+    camera_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    config: Mapped[str] = mapped_column(Text)
+    config_sha256: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime]
+    updated_by: Mapped[str] = mapped_column(String(128))  # the token's name
+    updated_by_role: Mapped[str] = mapped_column(String(16))
+
+
+class CameraSnapshot(Base):
+    """The latest frame a live runner uploaded for a camera (what the setup page draws zones on)."""
+
+    __tablename__ = "camera_snapshots"
+
+    camera_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    content_type: Mapped[str] = mapped_column(String(32))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    captured_at: Mapped[datetime]
+    uploaded_at: Mapped[datetime]
+    uploaded_by: Mapped[str] = mapped_column(String(128))

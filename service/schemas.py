@@ -5,9 +5,18 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Annotated, Any, Final, Literal
+from typing import Annotated, Any, Final, Literal, get_args
 
-from pydantic import AfterValidator, AnyHttpUrl, BaseModel, BeforeValidator, ConfigDict, Field, UrlConstraints
+from pydantic import (
+    AfterValidator,
+    AnyHttpUrl,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    UrlConstraints,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from service.core.lifecycle import Action, Status
@@ -138,6 +147,40 @@ class CasePublic(_Out):
     repeat_of: str | None = Field(description="Earlier case of the same category nearby (repeat offence).")
 
 
+RejectReason = Literal["legal_awning", "parked_vehicle", "person", "shadow", "other"]
+"""Why an operator rejected an AI report as a false alarm (误报原因)."""
+REJECT_REASONS: Final[tuple[RejectReason, ...]] = get_args(RejectReason)
+MAX_LABEL_PX: Final = 100_000
+"""Largest pixel coordinate a review label may carry: far beyond any camera frame."""
+
+LabelPx = Annotated[
+    float,
+    Field(ge=0, le=MAX_LABEL_PX, allow_inf_nan=False, strict=True, description="Pixels, 0 … 100000."),
+]
+"""One coordinate of a review label: a finite JSON number (never a bool or a string)."""
+
+
+class ReviewLabel(_In):
+    """The operator's corrected box and class, in pixels of the case's clean snapshot (``snapshot_clean``)."""
+
+    bbox: tuple[LabelPx, LabelPx, LabelPx, LabelPx] = Field(
+        description="[x1, y1, x2, y2] in pixels of the clean snapshot; 0 <= x1 < x2, 0 <= y1 < y2, at most 100000."
+    )
+    object_class: ObjectClass = Field(description="What the box holds.")
+
+    @model_validator(mode="after")
+    def _box_has_area(self) -> ReviewLabel:
+        x1, y1, x2, y2 = self.bbox
+        if not (x1 < x2 and y1 < y2):
+            raise PydanticCustomError("bbox_empty", "bbox must satisfy x1 < x2 and y1 < y2")
+        return self
+
+
+class ReviewLabelPublic(_Out):
+    bbox: tuple[float, float, float, float] = Field(description="[x1, y1, x2, y2] in pixels of the clean snapshot.")
+    object_class: ObjectClass = Field(description="What the box holds.")
+
+
 class CaseChangePublic(_Out):
     seq: int = Field(description="Position in the change log (SSE event id).")
     case_id: str
@@ -150,6 +193,10 @@ class CaseChangePublic(_Out):
     actor_role: Role
     note: str | None
     team: str | None
+    label: ReviewLabelPublic | None = Field(
+        default=None, description="file only: the operator's corrected box and class (pixels of snapshot_clean)."
+    )
+    reason: RejectReason | None = Field(default=None, description="reject only: why the report was a false alarm.")
 
 
 class CaseDetail(CasePublic):
@@ -162,13 +209,51 @@ class CaseList(_Out):
 
 
 class ActionRequest(_In):
-    action: Action
+    action: Action = Field(description="The lifecycle step to take.")
     note: str | None = Field(
-        default=None, max_length=2000, description="Reason or report; required for reject, reopen."
+        default=None,
+        max_length=2000,
+        description="Reason or report; required for reopen, and for reject unless a reason is given.",
     )
     team: str | None = Field(
         default=None, pattern=TEAM_PATTERN, description="dispatch only: target team (default: the grid's team)."
     )
+    label: ReviewLabel | None = Field(
+        default=None,
+        description="file only: the corrected box (pixels of the case's snapshot_clean) and class, for training.",
+    )
+    reason: RejectReason | None = Field(default=None, description="reject only: why the report is a false alarm.")
+
+    @model_validator(mode="after")
+    def _review_fields_fit_the_action(self) -> ActionRequest:
+        if self.label is not None and self.action != "file":
+            raise PydanticCustomError("label_not_allowed", "label is only accepted with the file action")
+        if self.reason is not None and self.action != "reject":
+            raise PydanticCustomError("reason_not_allowed", "reason is only accepted with the reject action")
+        return self
+
+
+# ---- stats ---------------------------------------------------------------------------------------
+
+
+class PrecisionRow(_Out):
+    camera_id: str = Field(description="Camera that raised the reports.")
+    category: Category = Field(description="Violation category.")
+    week: str = Field(
+        pattern=r"^[0-9]{4}-W[0-9]{2}$",
+        description="ISO 8601 week (UTC) of the verdicts, e.g. 2026-W48; pending reports count in the week "
+        "they were alerted.",
+    )
+    filed: int = Field(ge=0, description="Cases whose verdict (latest file/reject) was file (立案) that week.")
+    rejected: int = Field(ge=0, description="Cases whose verdict was reject (误报) that week.")
+    pending: int = Field(ge=0, description="Reports alerted that week and still awaiting review (reported).")
+    precision: float | None = Field(
+        ge=0, le=1, description="filed / (filed + rejected); null when nothing was reviewed."
+    )
+
+
+class PrecisionList(_Out):
+    items: list[PrecisionRow] = Field(description="Ordered by camera, category, week.")
 
 
 # ---- cameras -------------------------------------------------------------------------------------
@@ -307,3 +392,136 @@ class UploadedEvidence(_Out):
     sha256: str
     size: int
     content_type: str
+
+
+# ---- camera configs and snapshots ----------------------------------------------------------------
+
+CAMERA_ID_PATTERN: Final = r"^[a-z0-9-]{1,64}$"
+MAX_CONFIG_VERSION: Final = 2**31 - 1
+"""Versions are INTEGER columns; a larger one in a query or If-Match could never match (and not bind)."""
+
+
+class CameraConfigPublic(_Out):
+    """One stored version of a camera's config."""
+
+    camera_id: str = Field(description="The camera's id (equals `config.id`).")
+    version: int = Field(ge=1, description="1 for the first config stored, then one more per change.")
+    config: dict[str, Any] = Field(
+        description="The camera config (DESIGN §3.2) as JSON, validated and normalised: every field the schema "
+        "knows, defaults included, in the schema's order; absent optional fields are left out."
+    )
+    updated_at: datetime = Field(description="When this version was stored.")
+    updated_by: str = Field(description="Name of the token that stored it.")
+
+
+class CameraConfigVersionPublic(_Out):
+    version: int = Field(ge=1)
+    updated_at: datetime
+    updated_by: str = Field(description="Name of the token that stored it.")
+
+
+class CameraConfigHistory(_Out):
+    items: list[CameraConfigVersionPublic] = Field(description="Newest first.")
+
+
+class CameraConfigRef(_Out):
+    camera_id: str
+    version: int = Field(ge=1, description="The current version.")
+    updated_at: datetime = Field(description="When the current version was stored.")
+
+
+class CameraConfigRefList(_Out):
+    items: list[CameraConfigRef] = Field(description="Every camera with a stored config, by camera id.")
+
+
+class CameraSnapshotPublic(_Out):
+    camera_id: str
+    content_type: Literal["image/jpeg", "image/png"]
+    size: int = Field(description="Bytes.")
+    sha256: str
+    captured_at: datetime = Field(description="When the frame was captured (the uploader's clock).")
+
+
+# ---- camera setup: preview of a camera config drawn on a snapshot, cameras on the map -------------
+
+LonLat = tuple[float, float]
+"""[lon, lat], WGS84 degrees (GeoJSON order)."""
+
+
+class ConfigPreviewRequest(_In):
+    config: dict[str, Any] = Field(
+        description="A camera config (DESIGN §3.2) as JSON; it may be unfinished: its problems are reported, "
+        "not refused, and whatever can be computed is."
+    )
+    width: JsonInt = Field(ge=1, le=100_000, description="Width (pixels) of the snapshot the config is drawn on.")
+    height: JsonInt = Field(ge=1, le=100_000, description="Height (pixels) of that snapshot.")
+
+
+class ConfigProblem(_Out):
+    loc: list[str | int] = Field(description='Path of the offending field in the config, e.g. ["zones", 0, "polygon"].')
+    field: str = Field(description="The same path written as in the CLI's messages: zones[0].polygon.")
+    msg: str
+
+
+class PreviewPoint(_Out):
+    index: int = Field(description="Index in calibration.points.")
+    lonlat: LonLat = Field(description="Where the point was placed (typed or picked on the map).")
+    projected: LonLat | None = Field(
+        description="Where the homography fitted on all points places the point's pixel; null without a fit."
+    )
+    residual_m: float | None = Field(description="Metres between lonlat and projected (0 with exactly 4 points).")
+    reprojection_error_m: float | None = Field(
+        description="Leave-one-out error: metres between lonlat and where the homography fitted on the other "
+        "points places the pixel (what calibration.max_reprojection_error_m limits); null with fewer than 5 points."
+    )
+    location_error_m: float | None = Field(description="Location error bound of an alert at this pixel (metres).")
+
+
+class PreviewOutline(_Out):
+    index: int
+    name: str | None = Field(description="Zone name (null for exclude masks).")
+    outline: list[LonLat] | None = Field(
+        description="The outline on the ground, [lon, lat] vertices in order; null when it cannot be placed "
+        "(no calibration, invalid polygon, wholly beyond the horizon)."
+    )
+    clipped: bool = Field(description="Part of the polygon lies at or beyond the horizon and was cut off.")
+    location_error_m: float | None = Field(description="Location error of an alert inside the zone (metres).")
+    max_location_error_m: float | None = Field(description="Largest location error along the outline (metres).")
+
+
+class PreviewCamera(_Out):
+    location: LonLat | None = Field(description="config.location, when valid.")
+    bearing_deg: float | None = Field(
+        description="View direction, degrees clockwise from north, derived from the calibration; null without one."
+    )
+
+
+class ConfigPreview(_Out):
+    calibrated: bool = Field(description="The calibration holds (it would be accepted) and was used.")
+    problems: list[ConfigProblem] = Field(description="What saving this config would refuse, field by field.")
+    camera: PreviewCamera
+    points: list[PreviewPoint]
+    zones: list[PreviewOutline]
+    exclude: list[PreviewOutline]
+    noise_px: float | None = Field(description="Estimated pixel noise of the calibration points.")
+    location_error_m: float | None = Field(
+        description="The resulting location error: the largest over the zones (an alert inside each), else the "
+        "median over the calibration points."
+    )
+    grid: list[list[tuple[float, float]]] = Field(
+        description="Ground grid lines (every grid_step_m metres east and north) mapped back into the snapshot: "
+        "polylines of [x, y] snapshot pixels, for checking the calibration by eye."
+    )
+    grid_step_m: float | None = Field(description="Spacing of those grid lines in metres.")
+
+
+class MapFeature(_Out):
+    type: Literal["Feature"] = "Feature"
+    id: str
+    geometry: dict[str, Any] = Field(description="GeoJSON Point (camera) or Polygon (zone), [lon, lat].")
+    properties: dict[str, Any]
+
+
+class MapFeatureCollection(_Out):
+    type: Literal["FeatureCollection"] = "FeatureCollection"
+    features: list[MapFeature]

@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from detector.incidents import iou_matrix
 from detector.model import Detector
-from detector.training.train import IMAGE_SUFFIXES, _names, _split_dirs
+from detector.training.train import IMAGE_SUFFIXES, _names, split_files
 from zones.detections import CLASSES, Detections
 from zones.errors import InputError
 
@@ -126,19 +126,20 @@ class LabelledSplit:
 def labelled_split(data: Path, split: str) -> LabelledSplit:
     """The images of ``split`` in a YOLO dataset yaml and their labels, in our class ids (others dropped)."""
     try:
-        config, image_dir, label_dir = _split_dirs(data, split)
+        config, files = split_files(data, split)
     except (OSError, ValueError, AttributeError, TypeError, yaml.YAMLError) as error:
         raise InputError(str(error), file=str(data)) from None
+    label_of = dict(files)
     their_names = _names(config.get("names") or {})
     ours = {i: CLASSES.index(name) for i, name in enumerate(their_names) if name in CLASSES}
     if not ours:
         raise InputError(f"none of our classes {list(CLASSES)} is named", file=str(data), field="names")
-    paths = _images(image_dir)
+    paths = [image for image, _ in files]
     if not paths:
-        raise InputError(f"no images in the '{split}' split", file=str(image_dir))
+        raise InputError(f"no images in the '{split}' split", file=str(data))
     labels = {}
     for path in paths:
-        their_class, box = read_labels(label_dir / f"{path.stem}.txt", 1, 1)
+        their_class, box = read_labels(label_of[path], 1, 1)
         known = np.array([c in ours for c in their_class.tolist()], dtype=bool)
         labels[path] = (np.array([ours[c] for c in their_class[known].tolist()], dtype=np.int64), box[known])
     return LabelledSplit(images=paths, labels=labels)

@@ -15,6 +15,8 @@
 #   SW_EPOCHS [300] upper bound on epochs   SW_BATCH [64]   SW_DEVICE [0]  SW_AMP [bf16]
 #   SW_CACHE [ram]  SW_WORKERS [nproc]      SW_WORK [/tmp/streetwatch-train]  PYTHON [python3]
 #   SW_INIT [yolov8n.yaml]  architecture yaml, or one of OUR checkpoints to fine-tune (e.g. models/streetwatch-v2.pt)
+#   SW_PRETRAINED [""]  weights to initialise SW_INIT's yaml from, e.g. shared/pretrained/yolo11n-coco.pt with
+#                       SW_INIT=yolo11n.yaml (matching tensors load; the count is printed)   SW_FREEZE [0] layers kept fixed
 #   SW_TRAIN_SEED0 [0]  first training seed (a fine-tuning round renders seeds the previous round never saw)
 #   SW_SET [""]  extra ultralytics arguments, space-separated KEY=VALUE (e.g. "val=False warmup_epochs=1")
 # Afterwards, on any machine (a few minutes on 2 CPU cores), choose the card's per-class thresholds on renders
@@ -46,6 +48,9 @@ WORKERS=${SW_WORKERS:-$(nproc)}
 WORK=${SW_WORK:-/tmp/streetwatch-train}
 INIT=${SW_INIT:-yolov8n.yaml}
 TRAIN_SEED0=${SW_TRAIN_SEED0:-0}
+INIT_ARGS=()
+if [ -n "${SW_PRETRAINED:-}" ]; then INIT_ARGS=(--init "$SW_PRETRAINED"); fi
+if [ -n "${SW_FREEZE:-}" ]; then INIT_ARGS+=(--freeze "$SW_FREEZE"); fi
 SET_ARGS=()
 for kv in ${SW_SET:-}; do SET_ARGS+=(--set "$kv"); done
 export YOLO_OFFLINE=1 YOLO_VERBOSE=False PYTHONUNBUFFERED=1
@@ -143,7 +148,7 @@ TIME_ARG=()
 if [ -n "$HOURS" ]; then TIME_ARG=(--time "$HOURS"); fi
 $PY -m detector.training.train train --data "$DATA/data.yaml" --epochs "$EPOCHS" --imgsz "$IMGSZ" \
     --model-yaml "$INIT" --batch "$BATCH" --device "$DEVICE" --project "$WORK/runs" --name streetwatch \
-    "${TIME_ARG[@]}" "${SET_ARGS[@]}" --workers "$WORKERS" --cache "$CACHE" --amp "$AMP" --copy-to "$OUT/best.pt"
+    "${TIME_ARG[@]}" "${INIT_ARGS[@]}" "${SET_ARGS[@]}" --workers "$WORKERS" --cache "$CACHE" --amp "$AMP" --copy-to "$OUT/best.pt"
 kill $SNAPSHOTS 2>/dev/null || true
 rm -f "$OUT/last.pt" "$OUT/last.pt.tmp"
 cp "$WORK/runs/streetwatch/results.csv" "$OUT/results.csv" 2>/dev/null || true

@@ -116,12 +116,19 @@ def train(
     cache: bool | str = False,
     amp: bool | str = False,
     patience: int = 100,
+    init: Path | None = None,
+    freeze: int | None = None,
+    progress: bool = True,
     **overrides: Any,
 ) -> Path:
     """Train a detector from ``model_yaml`` on ``data`` and return the path of ``best.pt``.
 
-    ``time_hours`` caps the wall time (ultralytics' ``time``, overrides ``epochs``). With ``resume``
-    the run continues from ``project/name/weights/last.pt`` when it exists.
+    ``init`` names weights to start from (e.g. COCO weights): tensors whose name and shape match are
+    loaded into the ``model_yaml`` network, the rest keep their initialisation, and the count is
+    printed. ``freeze`` keeps the first N layers fixed (10 = yolov8n's backbone). ``time_hours`` caps
+    the wall time (ultralytics' ``time``, overrides ``epochs``). Every epoch writes ``last.pt`` and a
+    copy that is only ever replaced whole (``last.safe.pt``); with ``resume`` the run continues from
+    the newest checkpoint that loads (:func:`resumable_checkpoint`).
     """
     from ultralytics import YOLO
 
@@ -131,14 +138,32 @@ def train(
     last = run_dir / "weights" / "last.pt"
     if amp == "bf16" and not bf16_supported():
         amp = False
+    checkpoint = resumable_checkpoint(run_dir) if resume else None
     with no_network():
-        if resume and last.is_file():
-            model = YOLO(str(last))
+        if checkpoint is not None:
+            if checkpoint != last:
+                print(f"{last} is damaged (interrupted while saving): resuming from {checkpoint}", flush=True)
+            model = YOLO(str(checkpoint))
+            _keep_safe_copy(model)
+            _use_all_cores(model)
+            if progress:
+                _add_epoch_bar(model)
             model.train(resume=True)
         else:
             model = YOLO(model_yaml)  # a yaml builds random weights; a .pt of ours is fine-tuned; nothing downloads
             # ultralytics drops loaded weights when pretrained is False, so only a yaml may train from scratch.
             from_scratch = Path(model_yaml).suffix.lower() in {".yaml", ".yml"}
+            if init is not None:
+                report_initialisation(model, Path(init))
+                # As ultralytics' ``pretrained``: the trainer builds the yaml for the dataset's classes, then loads.
+                overrides["pretrained"] = str(Path(init).resolve())
+                from_scratch = False
+            if freeze:
+                overrides["freeze"] = freeze
+            _keep_safe_copy(model)
+            _use_all_cores(model)
+            if progress:
+                _add_epoch_bar(model)
             args: dict[str, Any] = dict(
                 data=str(Path(data).resolve()),
                 epochs=epochs,
@@ -174,23 +199,146 @@ def train(
     return best
 
 
+def report_initialisation(model: Any, weights: Path) -> None:
+    """Print, once the trainer has built the network, how many of its tensors came from ``weights``.
+
+    The trainer builds the network for the dataset's classes and loads every tensor of ``weights``
+    whose name and shape match (all but the class logits when only the class count differs); the count
+    is of the tensors of the network actually trained that hold the initial weights' values.
+    """
+    import torch
+
+    if not weights.is_file():
+        raise FileNotFoundError(f"{weights}: initial weights not found")
+    ckpt = torch.load(str(weights), map_location="cpu", weights_only=False)
+    source = (ckpt.get("ema") or ckpt.get("model")) if isinstance(ckpt, dict) else ckpt
+    if source is None or not hasattr(source, "state_dict"):
+        raise ValueError(f"{weights}: not an ultralytics checkpoint (no model inside)")
+    reference = {k: v.detach().float().clone() for k, v in source.float().state_dict().items()}
+
+    def report(trainer: Any) -> None:
+        target = trainer.model.state_dict()
+        same = sum(
+            1
+            for k, v in target.items()
+            if k in reference and v.shape == reference[k].shape and torch.equal(v.detach().float().cpu(), reference[k])
+        )
+        print(f"initialised from {weights}: {same} of {len(target)} tensors loaded, the rest initialised", flush=True)
+
+    model.add_callback("on_pretrain_routine_end", report)
+
+
+def _add_epoch_bar(model: Any) -> None:
+    """One progress bar over the whole run in epochs (moved on every batch), with ETA."""
+    from tqdm import tqdm
+
+    state: dict[str, Any] = {}
+
+    def start(trainer: Any) -> None:
+        state["bar"] = tqdm(
+            total=int(trainer.epochs),
+            initial=int(trainer.start_epoch),
+            desc="training",
+            unit="epoch",
+            bar_format="{l_bar}{bar}| {n:.2f}/{total} epochs [{elapsed}<{remaining}{postfix}]",
+        )
+
+    def batch_end(trainer: Any) -> None:
+        bar = state.get("bar")
+        batches = len(getattr(trainer, "train_loader", None) or ()) or 1
+        if bar is not None and bar.n < int(trainer.epoch) + 1:
+            bar.update(min(1.0 / batches, int(trainer.epoch) + 1 - bar.n))
+
+    def epoch_end(trainer: Any) -> None:
+        bar = state.get("bar")
+        if bar is None:
+            return
+        bar.total = int(trainer.epochs)  # a wall-time cap re-plans the epoch count
+        fitness = getattr(trainer, "fitness", None)
+        if fitness is not None:
+            bar.set_postfix(fitness=f"{float(fitness):.3f}", refresh=False)
+        bar.n = min(float(trainer.epoch) + 1, bar.total)
+        bar.refresh()
+
+    def end(trainer: Any) -> None:
+        bar = state.pop("bar", None)
+        if bar is not None:
+            bar.close()
+
+    model.add_callback("on_train_start", start)
+    model.add_callback("on_train_batch_end", batch_end)
+    model.add_callback("on_fit_epoch_end", epoch_end)
+    model.add_callback("on_train_end", end)
+
+
+SAFE_COPY = "last.safe.pt"
+
+
+def _loads(path: Path) -> bool:
+    import torch
+
+    try:
+        ckpt = torch.load(str(path), map_location="cpu", weights_only=False)
+    except Exception:  # a truncated zip, a partial pickle: anything that does not load is not a checkpoint
+        return False
+    return isinstance(ckpt, dict) and (ckpt.get("model") is not None or ckpt.get("ema") is not None)
+
+
+def resumable_checkpoint(run_dir: Path) -> Path | None:
+    """The checkpoint a resume continues from: ``last.pt`` if it loads, else the whole copy of the epoch before."""
+    weights = Path(run_dir) / "weights"
+    for candidate in (weights / "last.pt", weights / SAFE_COPY):
+        if candidate.is_file() and _loads(candidate):
+            return candidate
+    return None
+
+
+def _keep_safe_copy(model: Any) -> None:
+    """After every checkpoint, copy ``last.pt`` to ``last.safe.pt`` by rename: a kill mid-save loses one epoch at most.
+
+    ultralytics writes ``last.pt`` in place, so a process killed while writing leaves it truncated.
+    """
+
+    def copy(trainer: Any) -> None:
+        last = Path(trainer.last)
+        if not last.is_file():
+            return
+        tmp = last.with_name(SAFE_COPY + ".tmp")
+        shutil.copyfile(last, tmp)
+        os.replace(tmp, last.with_name(SAFE_COPY))
+
+    model.add_callback("on_model_save", copy)
+
+
+def _use_all_cores(model: Any) -> None:
+    """Train on every core: ultralytics leaves one free for data loading, which it then does in-line on CPU."""
+    import torch
+
+    threads = int(os.environ.get("STREETWATCH_TRAIN_THREADS") or os.cpu_count() or 1)
+
+    def apply(trainer: Any) -> None:
+        if getattr(trainer, "device", None) is not None and trainer.device.type == "cpu":
+            torch.set_num_threads(max(1, threads))
+
+    model.add_callback("on_pretrain_routine_start", apply)
+
+
 def _names(obj: Any) -> list[str]:
     if isinstance(obj, dict):
         return [str(obj[k]) for k in sorted(obj)]
     return [str(n) for n in obj]
 
 
-def _split_dirs(data_yaml: Path, split: str) -> tuple[dict[str, Any], Path, Path]:
-    cfg = yaml.safe_load(data_yaml.read_text())
-    root = Path(cfg.get("path") or data_yaml.parent)
-    if not root.is_absolute():
-        root = (data_yaml.parent / root).resolve()
-    rel = cfg.get(split)
-    if rel is None:
+def split_files(data_yaml: Path, split: str) -> tuple[dict[str, Any], list[tuple[Path, Path]]]:
+    """A dataset yaml and the (image, label file) pairs of one split (a folder, a .txt list or a list of them)."""
+    from detector.training.mix import label_path, split_images
+
+    cfg = yaml.safe_load(Path(data_yaml).read_text())
+    if not isinstance(cfg, dict):
+        raise ValueError(f"{data_yaml}: not a dataset yaml (a mapping with 'names' and the splits)")
+    if cfg.get(split) is None:
         raise ValueError(f"{data_yaml}: no '{split}' split")
-    img_dir = (root / rel).resolve()
-    lbl_dir = Path(str(img_dir).replace(f"{os.sep}images", f"{os.sep}labels", 1))
-    return cfg, img_dir, lbl_dir
+    return cfg, [(image, label_path(image)) for image in split_images(Path(data_yaml), cfg, split)]
 
 
 def _aligned_data(data_yaml: Path, split: str, model_names: list[str], tmp: Path) -> tuple[Path, dict[int, int]]:
@@ -199,26 +347,26 @@ def _aligned_data(data_yaml: Path, split: str, model_names: list[str], tmp: Path
     Returns the yaml to validate on and the dataset-to-model id map. When the orders already agree the
     original yaml is used; otherwise the split's labels are rewritten into ``tmp`` (images linked).
     """
-    cfg, img_dir, lbl_dir = _split_dirs(data_yaml, split)
+    cfg, files = split_files(data_yaml, split)
     ds_names = _names(cfg["names"])
     id_map = {i: model_names.index(n) for i, n in enumerate(ds_names) if n in model_names}
-    if ds_names == model_names[: len(ds_names)] and len(ds_names) == len(model_names):
+    # ultralytics insists on 'train' and 'val' keys even to evaluate another split.
+    complete = cfg.get("train") is not None and cfg.get("val") is not None
+    if ds_names == model_names and complete:
         return data_yaml, id_map
     out_img, out_lbl = tmp / "images" / split, tmp / "labels" / split
     out_img.mkdir(parents=True, exist_ok=True)
     out_lbl.mkdir(parents=True, exist_ok=True)
-    for img in sorted(img_dir.iterdir()):
-        if img.suffix.lower() not in IMAGE_SUFFIXES:
-            continue
-        (out_img / img.name).symlink_to(img)
-        src = lbl_dir / f"{img.stem}.txt"
+    for index, (img, src) in enumerate(files):
+        stem = f"{index:06d}_{img.stem}"  # a list may name two files of the same name in different folders
+        (out_img / f"{stem}{img.suffix}").symlink_to(img)
         lines = []
         if src.is_file():
             for row in src.read_text().splitlines():
                 parts = row.split()
                 if parts and int(float(parts[0])) in id_map:
                     lines.append(" ".join([str(id_map[int(float(parts[0]))]), *parts[1:]]))
-        (out_lbl / f"{img.stem}.txt").write_text("\n".join(lines) + ("\n" if lines else ""))
+        (out_lbl / f"{stem}.txt").write_text("\n".join(lines) + ("\n" if lines else ""))
     new_cfg = {
         "path": str(tmp),
         "train": f"images/{split}",
@@ -231,11 +379,11 @@ def _aligned_data(data_yaml: Path, split: str, model_names: list[str], tmp: Path
     return path, id_map
 
 
-def _count_instances(lbl_dir: Path, n_classes: int, id_map: dict[int, int]) -> list[int]:
+def _count_instances(label_files: list[Path], n_classes: int, id_map: dict[int, int]) -> list[int]:
     counts = [0] * n_classes
-    if not lbl_dir.is_dir():
-        return counts
-    for f in lbl_dir.glob("*.txt"):
+    for f in label_files:
+        if not f.is_file():
+            continue
         for row in f.read_text().splitlines():
             parts = row.split()
             if parts and int(float(parts[0])) in id_map:
@@ -266,7 +414,7 @@ def evaluate(
     model_names = _names(yolo.names)
     with tempfile.TemporaryDirectory(prefix="streetwatch-eval-") as tmpdir, no_network():
         yaml_path, id_map = _aligned_data(data, split, model_names, Path(tmpdir))
-        _, _, lbl_dir = _split_dirs(data, split)
+        _, files = split_files(data, split)
         kwargs: dict[str, Any] = dict(
             data=str(yaml_path),
             split=split,
@@ -280,7 +428,7 @@ def evaluate(
         if device is not None:
             kwargs["device"] = device
         metrics = yolo.val(**kwargs)
-        counts = _count_instances(lbl_dir, len(model_names), id_map)
+        counts = _count_instances([label for _, label in files], len(model_names), id_map)
         box = metrics.box
         ap50 = {int(c): float(box.ap50[i]) for i, c in enumerate(box.ap_class_index)}
         ap = {int(c): float(box.ap[i]) for i, c in enumerate(box.ap_class_index)}
@@ -335,6 +483,8 @@ def main(argv: list[str] | None = None) -> None:
     t.add_argument("--cache", default="false", help="false | ram | disk")
     t.add_argument("--amp", default="false", help="false | bf16")
     t.add_argument("--copy-to", type=Path, default=None, help="copy best.pt here when done")
+    t.add_argument("--init", type=Path, default=None, help="weights to start from (e.g. COCO): matching tensors load")
+    t.add_argument("--freeze", type=int, default=0, help="keep the first N layers fixed")
     t.add_argument(
         "--set",
         action="append",
@@ -381,6 +531,8 @@ def main(argv: list[str] | None = None) -> None:
             workers=args.workers,
             cache=cache,
             amp=amp,
+            init=args.init,
+            freeze=args.freeze or None,
             **extra,
         )
         print(f"best: {best}")

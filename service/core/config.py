@@ -3,12 +3,21 @@
 Examples: ``STREETWATCH_DATABASE_URL=postgresql://sw@db/sw``, ``STREETWATCH_MODE=prod``,
 ``STREETWATCH_SECRET_KEY=…``, ``STREETWATCH_WEBHOOK_ALLOW_PRIVATE=1``,
 ``STREETWATCH_DEADLINES_S='{"street_vending": 3600}'``, ``STREETWATCH_EVIDENCE_DIR=/srv/audits``.
+
+Map tiles (the pages' basemap; none by default, and then the maps are a plain scale view):
+``STREETWATCH_TILE_URL='https://tile.openstreetmap.org/{z}/{x}/{y}.png'`` (an XYZ template; ``{s}`` in
+the first host label for subdomains), ``STREETWATCH_TILE_ATTRIBUTION='© OpenStreetMap contributors'``
+(plain text), ``STREETWATCH_TILE_GCJ02=1`` for Chinese basemaps drawn in GCJ-02 (AMap/Tencent): positions
+stay WGS84 everywhere and are shifted only when drawn. The tile host is the one foreign origin the pages'
+Content-Security-Policy lets images come from.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -29,6 +38,37 @@ DEFAULT_DEADLINES_S: dict[Category, float] = {
 
 THREE_DAYS_S = 3 * 24 * 3600.0
 MAX_DEADLINE_S = 10 * 366 * 24 * 3600.0  # keeps alerted_at + deadline within datetime's range
+
+
+_TILE_PLACEHOLDER = re.compile(r"\{[a-z-]+\}")
+
+
+def tile_origin(url: str) -> str:
+    """The CSP source of an XYZ tile template: ``https://{s}.tile.example.org/{z}/{x}/{y}.png`` ->
+    ``https://*.tile.example.org``. ValueError when the template is not a usable http(s) tile URL."""
+    for needed in ("{z}", "{x}", "{y}"):
+        if needed not in url:
+            raise ValueError(f"a tile URL template needs {needed}, e.g. https://tile.example.org/{{z}}/{{x}}/{{y}}.png")
+    if any(c.isspace() or c in "'\";," for c in url):
+        raise ValueError("a tile URL cannot contain spaces, quotes, commas or semicolons")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError("a tile URL must start with http:// or https:// and name a host")
+    if "@" in parts.netloc:
+        raise ValueError("a tile URL cannot carry credentials")
+    host, _, port = parts.netloc.partition(":")
+    if port and not port.isdigit():
+        raise ValueError(f"tile URL port {port!r} is not a number")
+    labels = host.split(".")
+    if _TILE_PLACEHOLDER.search(labels[0]):
+        labels[0] = "*"  # subdomains {s}: CSP wildcards only the leftmost label
+        if len(labels) < 3:
+            raise ValueError("a placeholder in the tile host must stand in a subdomain (e.g. {s}.tile.example.org)")
+    if any(_TILE_PLACEHOLDER.search(label) or "{" in label or "}" in label for label in labels):
+        raise ValueError("a placeholder may only stand in the first label of the tile host")
+    if not all(label == "*" or re.fullmatch(r"[A-Za-z0-9-]+", label) for label in labels):
+        raise ValueError(f"tile host {host!r} is not a plain host name or IPv4 address")
+    return f"{parts.scheme}://{'.'.join(labels).lower()}" + (f":{port}" if port else "")
 
 
 def normalise_database_url(url: str) -> str:
@@ -88,6 +128,16 @@ class Settings(BaseSettings):
     )
     sse_max_s: float = Field(default=300.0, gt=0, description="SSE streams end after this; clients resume.")
     sse_poll_s: float = Field(default=0.5, gt=0, description="SSE poll interval of the change log.")
+    tile_url: str | None = Field(
+        default=None,
+        max_length=1024,
+        description="XYZ tile URL template of the pages' basemap ({z}/{x}/{y}, optional {s}); "
+        "none: a plain scale view.",
+    )
+    tile_attribution: str = Field(default="", max_length=512, description="Attribution shown on the map (text).")
+    tile_gcj02: bool = Field(
+        default=False, description="The basemap is drawn in GCJ-02 (Chinese basemaps): shift positions when drawn."
+    )
 
     @field_validator("database_url")
     @classmethod
@@ -103,6 +153,19 @@ class Settings(BaseSettings):
                 raise ValueError(f"deadline for {category} must be positive and at most 10 years")
             merged[category] = float(seconds)
         return merged
+
+    @field_validator("tile_url")
+    @classmethod
+    def _tile_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        tile_origin(value.strip())
+        return value.strip()
+
+    @property
+    def tile_origin(self) -> str | None:
+        """The tile host as a CSP source (``https://*.tile.example.org``), None without tiles."""
+        return tile_origin(self.tile_url) if self.tile_url else None
 
     @property
     def is_sqlite(self) -> bool:

@@ -31,7 +31,9 @@ ACTION_ROLES: Final[dict[Action, frozenset[Role]]] = {
 }
 
 # Actions whose note is the reason and therefore required.
-NOTE_REQUIRED: Final[frozenset[Action]] = frozenset({"reject", "reopen"})
+NOTE_REQUIRED: Final[frozenset[Action]] = frozenset({"reopen"})
+# Actions that need a note or one of the listed reasons (schemas.RejectReason) instead.
+NOTE_OR_REASON_REQUIRED: Final[frozenset[Action]] = frozenset({"reject"})
 
 # Statuses in which the handling deadline still runs (overdue can only be flagged here).
 OPEN_STATUSES: Final[frozenset[Status]] = frozenset({"reported", "filed", "dispatched"})

@@ -93,4 +93,31 @@ def render(store: StoreMetrics, ingest: dict[str, int], statuses: Iterable[str])
         "Cameras by reported status.",
         [({"status": status}, store.cameras.get(status, 0)) for status in ("online", "offline")],
     )
+    lines += _family(
+        "streetwatch_verdicts_total",
+        "counter",
+        "Review verdicts on AI reports (each case's latest file or reject), by camera, category and verdict.",
+        [
+            ({"camera": camera, "category": category, "verdict": verdict}, count)
+            for (camera, category, verdict), count in sorted(store.verdicts.items())
+        ],
+    )
+    lines += _family(
+        "streetwatch_precision",
+        "gauge",
+        "Share of reviewed AI reports that were filed: filed / (filed + rejected), by camera and category.",
+        [({"camera": camera, "category": category}, value) for (camera, category), value in precision(store.verdicts)],
+    )
     return "\n".join(lines) + "\n"
+
+
+def precision(verdicts: dict[tuple[str, str, str], int]) -> list[tuple[tuple[str, str], float]]:
+    """filed / (filed + rejected) per (camera, category) that has any verdict, sorted."""
+    totals: dict[tuple[str, str], Counter[str]] = {}
+    for (camera, category, verdict), count in verdicts.items():
+        totals.setdefault((camera, category), Counter())[verdict] += count
+    return [
+        (key, counts["filed"] / (counts["filed"] + counts["rejected"]))
+        for key, counts in sorted(totals.items())
+        if counts["filed"] + counts["rejected"] > 0
+    ]

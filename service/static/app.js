@@ -21,6 +21,19 @@ const SW = (() => {
     closed: "已结案 closed",
   };
 
+  const OBJECT_CLASS = {
+    stall: "摊位货物 stall",
+    laundry: "晾晒物 laundry",
+    structure: "搭建物 structure",
+  };
+  const REJECT_REASON = {
+    legal_awning: "合法遮阳篷 legal awning",
+    parked_vehicle: "停放车辆 parked vehicle",
+    person: "行人 person",
+    shadow: "阴影 shadow",
+    other: "其他 other",
+  };
+
   function build(node, attrs, children) {
     for (const [key, value] of Object.entries(attrs || {})) {
       if (value === null || value === undefined || value === false) continue;
@@ -127,5 +140,8 @@ const SW = (() => {
     };
   }
 
-  return { el, svg, api, time, CATEGORY, STATUS, evidenceFigure, statusBadge, overdueBadge, live, debounce };
+  return {
+    el, svg, api, time, CATEGORY, STATUS, OBJECT_CLASS, REJECT_REASON,
+    evidenceFigure, statusBadge, overdueBadge, live, debounce,
+  };
 })();

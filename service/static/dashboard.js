@@ -2,13 +2,17 @@
 "use strict";
 
 (() => {
-  const { el, svg, api, time, CATEGORY, STATUS } = SW;
+  const { el, svg, api, time, CATEGORY, STATUS, OBJECT_CLASS, REJECT_REASON } = SW;
   const OPEN = ["reported", "filed", "dispatched", "handled"];
+  const PRECISION_WEEKS = 8;
   const form = document.getElementById("filters");
   const tbody = document.querySelector("#cases tbody");
+  const precisionBody = document.querySelector("#precision tbody");
   const detail = document.getElementById("detail");
   const mapBox = document.getElementById("map");
   let selected = null;
+  // What the operator has drawn or picked for a case under review, kept across live re-renders.
+  const drafts = new Map();
 
   function query() {
     const data = new FormData(form);
@@ -32,6 +36,28 @@
     document.getElementById("summary").textContent = list.total + " case(s)";
     tbody.replaceChildren(...list.items.map(row));
     renderMap(geo);
+    loadPrecision().catch(console.error);
+  }
+
+  /* Precision of the AI reports from the operators' verdicts, newest weeks first. */
+  async function loadPrecision() {
+    const data = new FormData(form);
+    const params = new URLSearchParams();
+    params.set("since", new Date(Date.now() - PRECISION_WEEKS * 7 * 86400e3).toISOString());
+    if (data.get("category")) params.append("category", data.get("category"));
+    if (data.get("camera")) params.append("camera", data.get("camera").trim());
+    const { items } = await api("/api/v1/stats/precision?" + params);
+    items.sort((a, b) => b.week.localeCompare(a.week) || a.camera_id.localeCompare(b.camera_id) || a.category.localeCompare(b.category));
+    const rows = items.slice(0, 20).map((p) => el("tr", { "data-camera": p.camera_id, "data-category": p.category, "data-week": p.week },
+      el("td", { text: p.camera_id }),
+      el("td", { text: CATEGORY[p.category] || p.category }),
+      el("td", { text: p.week }),
+      el("td", { class: "num", text: p.filed }),
+      el("td", { class: "num", text: p.rejected }),
+      el("td", { class: "num", text: p.pending }),
+      el("td", { class: "num precision", text: p.precision === null ? "—" : Math.round(p.precision * 100) + "%" })));
+    if (!rows.length) rows.push(el("tr", {}, el("td", { colspan: 7, class: "muted", text: "No reviews yet. 暂无审核记录。" })));
+    precisionBody.replaceChildren(...rows);
   }
 
   function row(item) {
@@ -48,44 +74,13 @@
     return tr;
   }
 
-  /* Equirectangular projection around the cases' mean latitude: fine at city scale. */
+  /* Cases, cameras (view direction) and zones: on the basemap when one is configured, else the plain
+     scale view (map.js). */
+  let lastCases = { features: [] };
+  let cameraLayers = { cameras: [], zones: [] };
   function renderMap(collection) {
-    const W = 640, H = 300, PAD = 28;
-    const features = collection.features;
-    const root = svg("svg", { viewBox: `0 0 ${W} ${H}`, role: "img" });
-    root.append(svg("rect", { class: "ground", x: 0, y: 0, width: W, height: H }));
-    if (!features.length) {
-      root.append(svg("text", { x: W / 2, y: H / 2, "text-anchor": "middle", class: "muted", text: "no cases on the map" }));
-      mapBox.replaceChildren(root);
-      return;
-    }
-    const lons = features.map((f) => f.geometry.coordinates[0]);
-    const lats = features.map((f) => f.geometry.coordinates[1]);
-    const lat0 = (Math.min(...lats) + Math.max(...lats)) / 2;
-    const k = Math.cos((lat0 * Math.PI) / 180);
-    const minX = Math.min(...lons) * k, maxX = Math.max(...lons) * k;
-    const minY = Math.min(...lats), maxY = Math.max(...lats);
-    const span = Math.max(maxX - minX, maxY - minY, 0.0005);
-    const scale = Math.min((W - 2 * PAD) / Math.max(maxX - minX, span / 2), (H - 2 * PAD) / Math.max(maxY - minY, span / 2));
-    const cx = (minX + maxX) / 2, cy = (minY + maxY) / 2;
-    const project = ([lon, lat]) => [W / 2 + (lon * k - cx) * scale, H / 2 - (lat - cy) * scale];
-    // Scale bar: a round number of metres about a fifth of the width.
-    const metresPerPx = 111320 / scale;
-    const nice = [10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000].find((m) => m / metresPerPx > W / 8) || 10000;
-    const barPx = nice / metresPerPx;
-    root.append(svg("line", { class: "scale", x1: 12, y1: H - 12, x2: 12 + barPx, y2: H - 12 }),
-      svg("text", { class: "small", x: 12, y: H - 18, text: nice >= 1000 ? nice / 1000 + " km" : nice + " m" }));
-    for (const feature of features) {
-      const [x, y] = project(feature.geometry.coordinates);
-      const p = feature.properties;
-      const dot = svg("circle", {
-        cx: x.toFixed(1), cy: y.toFixed(1), r: feature.id === selected ? 9 : 6,
-        class: "dot s-" + p.status + (p.overdue ? " late" : ""), "data-id": feature.id,
-        onclick: () => select(feature.id),
-      }, svg("title", { text: (CATEGORY[p.category] || p.category) + " · " + p.zone + " · " + p.status }));
-      root.append(dot);
-    }
-    mapBox.replaceChildren(root);
+    lastCases = collection;
+    SWMap.render(mapBox, { cases: collection.features, ...cameraLayers, selected, onSelect: select });
   }
 
   async function select(id) {
@@ -95,7 +90,142 @@
     renderDetail(item);
   }
 
-  function actionForm(item) {
+  /* The clean snapshot with a box the operator drags (mouse, touch or pen: pointer events) or moves and
+     resizes from the keyboard; the box is kept in snapshot pixels (the image's natural size), whatever
+     size the image is shown at. Starts as the detection's own bbox. */
+  function labelEditor(item, index, draft) {
+    const evidence = item.evidence[index];
+    const MIN_PX = 2;
+    let size = null; // [naturalWidth, naturalHeight] once loaded
+    let box = (draft.box || item.bbox).map(Number);
+    const img = el("img", { src: evidence.url, alt: "clean snapshot 原始截图", draggable: "false" });
+    const rect = svg("rect", { class: "label" });
+    const hint = "Drag to draw the box. Arrow keys move it, Shift+arrow keys resize it, Ctrl for 1 px steps, Escape restores the detection. " +
+      "拖动框选；方向键移动，Shift+方向键调整大小，Ctrl 微调 1 像素，Esc 恢复。";
+    const overlay = svg("svg", { class: "box draw", preserveAspectRatio: "none", tabindex: "0", role: "application",
+      "aria-label": "label box on the clean snapshot 标注框", "aria-describedby": "label-hint" }, rect);
+    const names = ["x1", "y1", "x2", "y2"];
+    const inputs = names.map((name) => el("input", { type: "number", name, min: 0, step: 1, class: "coord", "aria-label": name + " (snapshot px)" }));
+    const objectClass = el("select", { name: "object_class", "aria-label": "class 类别" },
+      ...Object.entries(OBJECT_CLASS).map(([value, text]) =>
+        el("option", { value, text, selected: value === (draft.objectClass || item.object_class) })));
+    objectClass.addEventListener("change", () => { draft.objectClass = objectClass.value; });
+
+    const ordered = ([x1, y1, x2, y2]) => [Math.min(x1, x2), Math.min(y1, y2), Math.max(x1, x2), Math.max(y1, y2)];
+    const clamp = (b) => {
+      const [w, h] = size;
+      const [x1, y1, x2, y2] = ordered(b);
+      const cx = (v) => Math.min(Math.max(v, 0), w), cy = (v) => Math.min(Math.max(v, 0), h);
+      return [cx(x1), cy(y1), cx(x2), cy(y2)];
+    };
+    const usable = (b) => b[2] - b[0] >= MIN_PX && b[3] - b[1] >= MIN_PX;
+    const tenth = (v) => Math.round(v * 10) / 10;
+    function draw() {
+      const [x1, y1, x2, y2] = box;
+      for (const [key, value] of Object.entries({ x: x1, y: y1, width: x2 - x1, height: y2 - y1 })) rect.setAttribute(key, tenth(value));
+      inputs.forEach((input, i) => { if (document.activeElement !== input) input.value = String(tenth(box[i])); });
+      draft.box = box;
+    }
+    function toSnapshot(event) {
+      const r = img.getBoundingClientRect();
+      return [(event.clientX - r.left) * size[0] / r.width, (event.clientY - r.top) * size[1] / r.height];
+    }
+
+    let start = null, before = null;
+    overlay.addEventListener("pointerdown", (event) => {
+      if (!size || event.button !== 0) return;
+      event.preventDefault();
+      overlay.setPointerCapture(event.pointerId);
+      overlay.focus();
+      start = toSnapshot(event);
+      before = box;
+      box = clamp([...start, ...start]);
+      draw();
+    });
+    overlay.addEventListener("pointermove", (event) => {
+      if (!start) return;
+      event.preventDefault();
+      box = clamp([...start, ...toSnapshot(event)]);
+      draw();
+    });
+    overlay.addEventListener("pointerup", (event) => {
+      if (!start) return;
+      box = clamp([...start, ...toSnapshot(event)]);
+      start = null;
+      if (!usable(box)) box = before; // a click, not a drag: keep the box
+      draw();
+    });
+    overlay.addEventListener("pointercancel", () => { if (start) { start = null; box = before; draw(); } });
+    overlay.addEventListener("keydown", (event) => {
+      if (!size) return;
+      if (event.key === "Escape") { box = clamp(item.bbox.map(Number)); draw(); event.preventDefault(); return; }
+      const moves = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1] };
+      const move = moves[event.key];
+      if (!move) return;
+      event.preventDefault();
+      const step = event.ctrlKey || event.metaKey ? 1 : Math.max(1, Math.round(Math.max(...size) / 100));
+      const [dx, dy] = [move[0] * step, move[1] * step];
+      const [x1, y1, x2, y2] = box;
+      if (event.shiftKey) {
+        const resized = clamp([x1, y1, Math.max(x2 + dx, x1 + MIN_PX), Math.max(y2 + dy, y1 + MIN_PX)]);
+        if (usable(resized)) box = resized;
+      } else {
+        const mx = Math.min(Math.max(dx, -x1), size[0] - x2), my = Math.min(Math.max(dy, -y1), size[1] - y2);
+        box = [x1 + mx, y1 + my, x2 + mx, y2 + my];
+      }
+      draw();
+    });
+    for (const input of inputs) {
+      input.addEventListener("change", () => {
+        const typed = inputs.map((i) => Number(i.value));
+        if (size && typed.every(Number.isFinite)) {
+          const next = clamp(typed);
+          if (usable(next)) box = next;
+        }
+        draw();
+      });
+    }
+
+    const figure = el("figure", { class: "evidence labeller" },
+      el("div", { class: "stage" }, img, overlay),
+      el("figcaption", { class: "muted small", text: evidence.kind + " · sha256 " + evidence.sha256.slice(0, 12) }));
+    const controls = el("div", { class: "label-controls" },
+      el("p", { id: "label-hint", class: "muted small", text: hint }),
+      el("div", { class: "coords" }, el("span", { class: "small", text: "box 框 (px)" }),
+        ...names.flatMap((name, i) => [el("label", { class: "small" }, name + " ", inputs[i])])),
+      el("label", {}, "class 类别 ", objectClass));
+    const node = el("div", { class: "label-editor" }, figure, controls);
+    img.addEventListener("load", () => {
+      size = [img.naturalWidth, img.naturalHeight];
+      overlay.setAttribute("viewBox", "0 0 " + size[0] + " " + size[1]);
+      inputs.forEach((input, i) => input.setAttribute("max", size[i % 2]));
+      box = clamp(box);
+      draw();
+    });
+    img.addEventListener("error", () => node.replaceWith(el("p", { class: "muted", text: "Clean snapshot not uploaded: file without a label. 原始截图未上传。" })));
+    return {
+      node,
+      /* The label to file with, in snapshot pixels, or null when the snapshot never loaded. */
+      value() {
+        if (!size) return null;
+        const b = clamp(box).map(tenth);
+        return usable(b) ? { bbox: b, object_class: objectClass.value } : null;
+      },
+    };
+  }
+
+  /* Evidence for the panel: under review with a clean snapshot, the label editor on it. */
+  function evidenceFor(item, draft) {
+    const index = item.evidence.findIndex((e) => e.kind === "snapshot_clean");
+    if (item.status !== "reported" || index < 0) return { node: SW.evidenceFigure(item), editor: null };
+    const editor = labelEditor(item, index, draft);
+    const others = item.evidence
+      .filter((e, i) => i !== index)
+      .map((e) => el("a", { href: e.url, target: "_blank", rel: "noopener", text: e.kind }));
+    return { node: el("div", {}, editor.node, others.length ? el("p", { class: "small" }, "Also: ", ...others.flatMap((a) => [a, " "])) : null), editor };
+  }
+
+  function actionForm(item, editor, draft) {
     const note = el("textarea", { name: "note", rows: 2, placeholder: "note / reason 备注 / 理由" });
     const message = el("p", { class: "error", role: "alert" });
     const run = async (action, extra = {}) => {
@@ -105,6 +235,7 @@
           method: "POST",
           json: { action, note: note.value || null, ...extra },
         });
+        drafts.delete(item.id);
         renderDetail(updated);
         load();
       } catch (error) {
@@ -112,9 +243,20 @@
       }
     };
     const buttons = [];
+    let reason = null;
     if (item.status === "reported") {
-      buttons.push(el("button", { class: "primary", "data-action": "file", type: "button", onclick: () => run("file"), text: "File 立案" }));
-      buttons.push(el("button", { class: "danger", "data-action": "reject", type: "button", onclick: () => run("reject"), text: "Reject 误报" }));
+      reason = el("select", { name: "reason", "aria-label": "reject reason 误报原因" },
+        el("option", { value: "", text: "reason 误报原因…" }),
+        ...Object.entries(REJECT_REASON).map(([value, text]) => el("option", { value, text, selected: value === draft.reason })));
+      reason.addEventListener("change", () => { draft.reason = reason.value; });
+      const file = () => {
+        const label = editor ? editor.value() : null;
+        return run("file", label ? { label } : {});
+      };
+      buttons.push(el("button", { class: "primary", "data-action": "file", type: "button", onclick: file, text: "File 立案" }));
+      buttons.push(el("button", { class: "danger", "data-action": "reject", type: "button",
+        onclick: () => run("reject", reason.value ? { reason: reason.value } : {}), text: "Reject 误报" }));
+      buttons.push(reason);
     }
     let team = null;
     if (item.status === "filed") {
@@ -134,14 +276,20 @@
     // Keep what the operator was typing when a live update re-renders the same case.
     const sameCase = detail.dataset.caseId === item.id && detail.dataset.status === item.status;
     const typed = sameCase ? detail.querySelector("textarea[name=note]")?.value : "";
+    if (!drafts.has(item.id)) drafts.set(item.id, {});
+    const draft = drafts.get(item.id);
+    const evidence = evidenceFor(item, draft);
     const [lon, lat] = item.location.coordinates;
     const history = el("ol", { class: "history" }, ...item.history.map((h) =>
-      el("li", {}, el("span", { class: "muted", text: time(h.at) }), " ",
+      el("li", { "data-seq": h.seq }, el("span", { class: "muted", text: time(h.at) }), " ",
         h.action ? h.action : h.kind, " → ", el("b", { text: h.to_status }), " · ", h.actor + " (" + h.actor_role + ")",
-        h.team ? " · " + h.team : "", h.note ? el("div", { class: "note", text: h.note }) : null)));
+        h.team ? " · " + h.team : "",
+        h.reason ? " · " + (REJECT_REASON[h.reason] || h.reason) : "",
+        h.label ? " · " + (OBJECT_CLASS[h.label.object_class] || h.label.object_class) + " [" + h.label.bbox.map((v) => Math.round(v)).join(", ") + "]" : "",
+        h.note ? el("div", { class: "note", text: h.note }) : null)));
     detail.replaceChildren(
       el("h2", {}, CATEGORY[item.category] || item.category, " ", SW.statusBadge(item), " ", SW.overdueBadge(item)),
-      SW.evidenceFigure(item),
+      evidence.node,
       el("dl", {},
         el("dt", { text: "camera / zone" }), el("dd", { text: item.camera_id + " / " + item.zone }),
         el("dt", { text: "grid / team" }), el("dd", { text: (item.grid ? item.grid.code + " / " + item.grid.team : "—") + (item.team ? " → " + item.team : "") }),
@@ -152,7 +300,7 @@
         item.cleared_at ? el("dt", { text: "cleared" }) : null, item.cleared_at ? el("dd", { text: time(item.cleared_at) }) : null,
         item.repeat_of ? el("dt", { text: "repeat of" }) : null,
         item.repeat_of ? el("dd", {}, el("a", { href: "#", onclick: (e) => { e.preventDefault(); select(item.repeat_of); }, text: item.repeat_of.slice(0, 8) })) : null),
-      actionForm(item),
+      actionForm(item, evidence.editor, draft),
       el("h3", { text: "History 流转记录" }), history,
       el("p", { class: "small" }, el("a", { href: "/api/v1/cases/" + item.id + "/cap", target: "_blank", text: "CAP 1.2" })));
     detail.dataset.caseId = item.id;
@@ -164,11 +312,38 @@
 
   async function loadCameras() {
     const box = document.getElementById("cameras");
-    const { items } = await api("/api/v1/cameras");
+    const [{ items }, layers] = await Promise.all([api("/api/v1/cameras"), SWMap.loadCameras().catch((error) => {
+      console.warn("cameras on the map:", error.message);
+      return cameraLayers;
+    })]);
+    const setupLink = (id) => el("a", { href: "/setup/cameras/" + encodeURIComponent(id), class: "setup-link", text: "设置 setup" });
+    const reporting = new Set(items.map((c) => c.id));
+    // Cameras set up here but not (yet) reporting a status.
+    const configured = layers.cameras.map((f) => f.properties.camera_id).filter((id) => !reporting.has(id));
     box.replaceChildren(el("span", { text: "Cameras 摄像头: " }), ...(items.length ? items.map((c) =>
       el("span", { class: "camera " + c.status, title: "last frame " + time(c.last_frame_at) },
         "● " + c.id + (c.analysis_fps !== null ? " " + c.analysis_fps.toFixed(1) + " fps" : "") +
-        (c.frames_dropped ? " · " + c.frames_dropped + " dropped" : ""))) : [el("span", { text: "none reporting" })]));
+        (c.frames_dropped ? " · " + c.frames_dropped + " dropped" : ""), " ", setupLink(c.id))) : [el("span", { text: "none reporting" })]),
+      ...configured.map((id) => el("span", { class: "camera", title: "no status reported yet 未上报状态" }, "○ " + id + " ", setupLink(id))),
+      setupForm());
+    cameraLayers = layers;
+    renderMap(lastCases);
+  }
+
+  /* Open the setup page of any camera id, also one that has neither config nor status yet. */
+  function setupForm() {
+    const input = el("input", { name: "setup_camera", placeholder: "camera id 摄像头编号", size: 14, pattern: "[a-z0-9-]{1,64}",
+      "aria-label": "camera id to set up 要设置的摄像头编号" });
+    const node = el("form", { class: "setup-form" }, input, " ", el("button", { type: "submit", text: "设置摄像头 Set a camera up" }));
+    node.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const id = input.value.trim();
+      if (/^[a-z0-9-]{1,64}$/.test(id)) location.href = "/setup/cameras/" + encodeURIComponent(id);
+      else input.setCustomValidity("1-64 lower-case letters, digits and '-' 小写字母、数字和 -");
+      input.reportValidity();
+    });
+    input.addEventListener("input", () => input.setCustomValidity(""));
+    return node;
   }
 
   const refresh = SW.debounce(() => load().catch(console.error), 250);

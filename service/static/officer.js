@@ -4,6 +4,24 @@
 (() => {
   const { el, api, time, CATEGORY } = SW;
   const list = document.getElementById("list");
+  const mapBox = document.getElementById("map");
+  let cameraLayers = { cameras: [], zones: [] };
+  let openCases = [];
+
+  /* The team's open cases with the cameras and zones around them (map.js: basemap or plain view). */
+  function renderMap() {
+    const cases = openCases.map((item) => ({
+      type: "Feature", id: item.id, geometry: item.location,
+      properties: { status: item.status, category: item.category, zone: item.zone, overdue: item.overdue },
+    }));
+    const near = new Set(openCases.map((item) => item.camera_id));
+    const cameras = cameraLayers.cameras.filter((f) => !cases.length || near.has(f.properties.camera_id));
+    const zones = cameraLayers.zones.filter((f) => !cases.length || near.has(f.properties.camera_id));
+    SWMap.render(mapBox, { cases, cameras, zones, onSelect: (id) => {
+      const card = list.querySelector(`article.card[data-id="${id}"]`);
+      if (card) { card.scrollIntoView({ block: "center" }); card.classList.add("flash"); setTimeout(() => card.classList.remove("flash"), 1500); }
+    } });
+  }
 
   async function load() {
     const [open, done] = await Promise.all([
@@ -23,6 +41,8 @@
         el("b", { text: CATEGORY[item.category] || item.category }), " · ", item.zone, " · ", SW.statusBadge(item))));
     }
     list.replaceChildren(...cards);
+    openCases = open.items;
+    renderMap();
   }
 
   function card(item) {
@@ -63,5 +83,8 @@
   }
 
   SW.live(SW.debounce(() => load().catch(console.error), 250));
+  SWMap.loadCameras()
+    .then((layers) => { cameraLayers = layers; renderMap(); })
+    .catch((error) => console.warn("cameras on the map:", error.message));
   load().catch((error) => list.replaceChildren(el("p", { class: "error", text: error.message })));
 })();

@@ -111,3 +111,40 @@ def test_relay_measures_how_far_an_idle_reader_is_behind(frame_bytes: int) -> No
         assert relay.backlog_s("cam-b", relay.unread_bytes()) is None
     finally:
         relay.stop()
+
+
+def _model_row(name: str, p50_ms: float, false_per_image: float) -> dict[str, object]:
+    return {
+        "model": name,
+        "sha256": "0" * 12,
+        "renders_mAP50": 0.6,
+        "renders_per_class_mAP50": {"stall": 0.66, "laundry": 0.47, "structure": 0.67},
+        "bogota_mAP50": None,
+        "at_thresholds": {
+            "per_class": {c: {"threshold": 0.6, "precision": 0.9, "recall": 0.4} for c in ("stall", "laundry")},
+            "false_per_distractor_image": false_per_image,
+        },
+        "backend": "openvino",
+        "p50_ms": p50_ms,
+        "cpu_p50_ms": p50_ms * 2,
+    }
+
+
+def test_model_compare_table_names_both_models_and_the_cost_bar() -> None:
+    from bench.model_compare import MAX_COST_RATIO, markdown
+
+    figures = {
+        "renders": 400,
+        "negatives": 300,
+        "bogota_test_images": None,
+        "render_s": 1.0,
+        "rows": [_model_row("old", 10.0, 0.043), _model_row("new", 12.0, 0.027)],
+        "cost_ratio": 1.2,
+        "cpu_cost_ratio": 1.2,
+        "max_cost_ratio": MAX_COST_RATIO,
+    }
+    table = markdown(figures)
+    rows = [line for line in table.splitlines() if line.startswith("| old") or line.startswith("| new")]
+    assert len(rows) == 2 and "| 0.043 |" in rows[0] and "| 0.027 |" in rows[1]
+    assert "absent (../shared missing)" in table  # no real photographs: said, not hidden
+    assert f"1.2x wall, 1.2x CPU (bar: <= {MAX_COST_RATIO}x)" in table

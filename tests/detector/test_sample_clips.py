@@ -11,17 +11,13 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.conftest import REPO, run_cli, screenshot_page
+from detector.sample_clips import SAMPLES_DIR, compare, read_alerts, sample_clips
+from tests.conftest import run_cli, screenshot_page
 
-SAMPLES = REPO / "sample_videos"
-CLIPS = sorted(p.name.removesuffix(".camera.yaml") for p in SAMPLES.glob("*.camera.yaml"))
-START_TOLERANCE_S = 5.0
+SAMPLES = SAMPLES_DIR
+CLIPS = [clip.name for clip in sample_clips(SAMPLES)]
 
 pytestmark = pytest.mark.slow
-
-
-def _alerts(out: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in (out / "alerts.jsonl").read_text(encoding="utf-8").splitlines()]
 
 
 def _audit(clip: str, out: Path, *extra: str | Path, backend: str = "pytorch") -> list[dict[str, Any]]:
@@ -38,7 +34,7 @@ def _audit(clip: str, out: Path, *extra: str | Path, backend: str = "pytorch") -
         env={"STREETWATCH_BACKEND": backend},
     )
     assert done.returncode == 0, done.stderr
-    return _alerts(out)
+    return read_alerts(out)
 
 
 def test_there_are_at_least_three_sample_clips() -> None:
@@ -50,26 +46,10 @@ def test_sample_clip_reports_exactly_its_truth(tmp_path: Path, clip: str) -> Non
     truth = json.loads((SAMPLES / f"{clip}.truth.json").read_text(encoding="utf-8"))["incidents"]
     # The backend a user gets by default (auto: the fastest runtime present), exported once per machine.
     alerts = _audit(clip, tmp_path / "out", SAMPLES / f"{clip}.mp4", backend="auto")
-    unmatched = list(alerts)
-    missed = []
-    for incident in truth:
-        match = next(
-            (
-                alert
-                for alert in unmatched
-                if alert["category"] == incident["category"]
-                and alert["zone"] == incident["zone"]
-                and abs(alert["video_offset_s"]["start"] - incident["start_s"]) <= START_TOLERANCE_S
-            ),
-            None,
-        )
-        if match is None:
-            missed.append(incident)
-        else:
-            unmatched.remove(match)
-    found = [(a["category"], a["zone"], a["video_offset_s"]) for a in unmatched]
-    assert not missed, f"missed {missed}"
-    assert not unmatched, f"reported but not in the truth: {found}"
+    check = compare(alerts, truth)
+    found = [(a["category"], a["zone"], a["video_offset_s"]) for a in check.unexpected]
+    assert not check.missed, f"missed {check.missed}"
+    assert not check.unexpected, f"reported but not in the truth: {found}"
     assert run_cli("verify", tmp_path / "out").returncode == 0
 
 

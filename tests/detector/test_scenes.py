@@ -193,8 +193,8 @@ def test_eval_matches_classes_by_name(
     else:
         cfg = yaml.safe_load(out.read_text())
         assert list(cfg["names"].values()) == model_names
-        assert (work / "labels" / "test" / "a.txt").read_text().splitlines() == expected_rows
-    assert _count_instances(tmp_path / "labels" / "test", len(model_names), id_map) == expected_counts
+        assert (work / "labels" / "test" / "000000_a.txt").read_text().splitlines() == expected_rows
+    assert _count_instances([tmp_path / "labels" / "test" / "a.txt"], len(model_names), id_map) == expected_counts
 
 
 CLIP_NAMES = sorted(clips.CLIPS)

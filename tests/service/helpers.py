@@ -204,3 +204,38 @@ def new_case(live: LiveServer, status: str = "reported", **overrides: Any) -> st
             response = admin.post(f"/api/v1/cases/{record['id']}/actions", json={"action": action, "note": "ok"})
             assert response.status_code == 200, response.text
     return str(record["id"])
+
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+# Without the background-networking flags Chromium keeps dialling out of this closed network.
+CHROMIUM_FLAGS = (
+    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--no-first-run", "--disable-dev-shm-usage", "--window-size=1400,1000",
+    "--lang=zh-CN",
+)  # fmt: skip
+
+
+def start_chromium(*extra_flags: str) -> Any:
+    """Debian's headless Chromium under Selenium; skips (fails on CI) when it or selenium is missing."""
+    import os
+    from pathlib import Path
+
+    import pytest
+
+    missing = [path for path in (CHROMIUM, CHROMEDRIVER) if not Path(path).exists()]
+    try:
+        from selenium import webdriver
+    except ImportError:
+        missing.append("selenium (pip)")
+    if missing:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"browser test needs {missing}")
+        pytest.skip(f"browser test needs {missing}")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (*CHROMIUM_FLAGS, *extra_flags):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=CHROMEDRIVER))
+    driver.implicitly_wait(0)
+    return driver

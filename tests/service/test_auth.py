@@ -28,6 +28,7 @@ REVIEWERS = {"operator", "supervisor", "admin"}
 OFFICERS = {"officer", "supervisor", "admin"}
 SUPERVISORS = {"supervisor", "admin"}
 CAMERAS = {"camera", "admin"}
+CONFIG_READERS = {"camera", "operator", "supervisor", "admin"}
 EVERYONE = set(ROLES)
 PUBLIC = "public"
 
@@ -43,7 +44,18 @@ ACCESS: dict[tuple[str, str], set[str] | str] = {
     ("GET", "/api/v1/cases.geojson"): READERS,
     ("GET", "/api/v1/cases/{case_id}/cap"): READERS,
     ("GET", "/api/v1/cameras"): READERS,
+    ("GET", "/api/v1/stats/precision"): REVIEWERS,
     ("POST", "/api/v1/cameras/{camera_id}/status"): CAMERAS,
+    ("GET", "/api/v1/camera-configs"): CONFIG_READERS,
+    ("GET", "/api/v1/cameras/{camera_id}/config"): CONFIG_READERS,
+    ("PUT", "/api/v1/cameras/{camera_id}/config"): REVIEWERS,
+    ("GET", "/api/v1/cameras/{camera_id}/config.yaml"): CONFIG_READERS,
+    ("GET", "/api/v1/cameras/{camera_id}/config/history"): CONFIG_READERS,
+    ("PUT", "/api/v1/cameras/{camera_id}/snapshot"): CAMERAS,
+    ("GET", "/api/v1/cameras/{camera_id}/snapshot"): REVIEWERS,
+    ("POST", "/api/v1/cameras/{camera_id}/config/preview"): REVIEWERS,
+    ("GET", "/api/v1/cameras.geojson"): READERS,
+    ("GET", "/setup/cameras/{camera_id}"): REVIEWERS,
     ("GET", "/api/v1/events"): READERS,
     ("GET", "/api/v1/whoami"): EVERYONE,
     ("GET", "/api/v1/tokens"): {"admin"},
@@ -202,7 +214,11 @@ def test_oversized_bodies_are_413_on_every_route_that_takes_one(small_limits: Li
         if any(media.get("schema", {}).get("format") == "binary"
                for media in op.get("requestBody", {}).get("content", {}).values())
     }  # fmt: skip
-    assert uploads == {("PUT", "/api/v1/evidence/{sha256}"), ("POST", "/api/v1/cases/{case_id}/photos")}
+    assert uploads == {
+        ("PUT", "/api/v1/evidence/{sha256}"),
+        ("POST", "/api/v1/cases/{case_id}/photos"),
+        ("PUT", "/api/v1/cameras/{camera_id}/snapshot"),
+    }
     failures = []
     for method, template in sorted(_routes(server.app)):
         if method not in ("POST", "PUT", "PATCH", "DELETE"):

@@ -14,11 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
-from tests.service.helpers import LiveServer, alert, ingest, settings_for, start_server
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
+from service.models import CaseChange
+from tests.service.helpers import LiveServer, alert, ingest, settings_for, start_chromium, start_server
 
 pytestmark = pytest.mark.browser
 
@@ -55,25 +54,7 @@ def png(width: int, height: int, box: tuple[int, int, int, int]) -> bytes:
 
 @pytest.fixture
 def driver() -> Iterator[Any]:
-    missing = [path for path in (CHROMIUM, CHROMEDRIVER) if not Path(path).exists()]
-    try:
-        from selenium import webdriver
-    except ImportError:
-        missing.append("selenium (pip)")
-    if missing:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"browser test needs {missing}")
-        pytest.skip(f"browser test needs {missing}")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--no-first-run", "--disable-dev-shm-usage", "--window-size=1400,1000",
-        "--lang=zh-CN",
-    ):  # fmt: skip
-        options.add_argument(flag)
-    browser = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=CHROMEDRIVER))
-    browser.implicitly_wait(0)
+    browser = start_chromium()
     yield browser
     browser.quit()
 
@@ -201,3 +182,122 @@ def test_operator_files_and_dispatches_officer_handles(driver: Any, live: LiveSe
     assert logs == [], logs  # no JS errors, no CSP violations, no failed requests
     if os.environ.get("STREETWATCH_SCREENSHOTS"):
         shutil.copy(photo, shots / "officer-photo.png")
+
+
+def test_operator_labels_a_box_and_files_rejects_with_a_reason(driver: Any, live: LiveServer, tmp_path: Path) -> None:
+    """Review with labels: the operator corrects the box on the clean snapshot (touch, keyboard, then mouse),
+    files with it, rejects another report as a parked vehicle; the stored rows hold the box in snapshot
+    pixels (the image is shown at about half its size) and the reason; the precision table counts both."""
+    from selenium.webdriver.common.actions import interaction
+    from selenium.webdriver.common.actions.action_builder import ActionBuilder
+    from selenium.webdriver.common.actions.pointer_input import PointerInput
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support import expected_conditions as EC
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    shots = Path(os.environ.get("STREETWATCH_SCREENSHOTS") or tmp_path / "screens")
+    shots.mkdir(parents=True, exist_ok=True)
+    wait = WebDriverWait(driver, 20)
+    width, height = 1280, 720
+    bbox = (500, 380, 780, 600)
+    clean, annotated = png(width, height, bbox), png(64, 36, (25, 21, 39, 33))
+    evidence = []
+    with live.client("camera") as camera:
+        for kind, image in (("snapshot", annotated), ("snapshot_clean", clean)):
+            digest = hashlib.sha256(image).hexdigest()
+            headers = {"content-type": "image/png"}
+            assert camera.put(f"/api/v1/evidence/{digest}", content=image, headers=headers).status_code == 200
+            evidence.append({"kind": kind, "path": f"evidence/x/{kind}.png", "sha256": digest})
+        to_file, to_reject = alert(bbox=list(bbox), evidence=evidence), alert(bbox=list(bbox), evidence=evidence)
+        for record in (to_file, to_reject):
+            assert ingest(camera, record).status_code == 201
+
+    driver.get(live.url + "/login")
+    driver.find_element(By.ID, "token").send_keys(live.tokens["operator"])
+    driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    wait.until(EC.url_to_be(live.url + "/"))
+    wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "#live.on")))
+
+    def open_case(case_id: str) -> None:
+        wait.until(EC.element_to_be_clickable((By.CSS_SELECTOR, f"#cases tr[data-id='{case_id}']"))).click()
+        wait.until(lambda d: d.execute_script(
+            "const i = document.querySelector('#detail figure.labeller img');"
+            "return i && i.naturalWidth > 0 && document.querySelector('#detail input[name=x1]').value !== ''"
+        ))  # fmt: skip
+
+    def box() -> list[float]:
+        return [float(driver.find_element(By.CSS_SELECTOR, f"#detail input[name={n}]").get_attribute("value"))
+                for n in ("x1", "y1", "x2", "y2")]  # fmt: skip
+
+    def viewport(x: float, y: float) -> tuple[int, int]:
+        """Viewport pixels of snapshot pixel (x, y), through the image's shown size."""
+        r = driver.execute_script(
+            "const i = document.querySelector('#detail figure.labeller img'); i.scrollIntoView({block: 'center'});"
+            "const r = i.getBoundingClientRect(); return [r.left, r.top, r.width, r.height];"
+        )
+        return round(r[0] + x * r[2] / width), round(r[1] + y * r[3] / height)
+
+    def drag(kind: str, start: tuple[float, float], end: tuple[float, float]) -> None:
+        builder = ActionBuilder(driver, mouse=PointerInput(kind, kind))
+        builder.pointer_action.move_to_location(*viewport(*start)).pointer_down()
+        for step in range(1, 6):
+            t = step / 5
+            point = (start[0] + (end[0] - start[0]) * t, start[1] + (end[1] - start[1]) * t)
+            builder.pointer_action.move_to_location(*viewport(*point))
+        builder.pointer_action.pointer_up()
+        builder.perform()
+
+    # ---- the box starts as the detection's own, on the clean snapshot shown at about half size
+    open_case(to_file["id"])
+    shown = driver.execute_script("return document.querySelector('#detail figure.labeller img').clientWidth")
+    assert 300 < shown < width * 0.8, shown  # scaled: display pixels are not snapshot pixels
+    rect = driver.find_element(By.CSS_SELECTOR, "#detail figure.labeller svg rect.label")
+    assert [rect.get_attribute(a) for a in ("x", "y", "width", "height")] == ["500", "380", "280", "220"]
+    assert box() == [500, 380, 780, 600]
+    driver.save_screenshot(str(shots / "07-label-editor.png"))
+
+    # ---- a finger drags a box, the keyboard nudges it right by 1 % of the image, then the mouse redraws it
+    drag(interaction.POINTER_TOUCH, (100, 100), (300, 250))
+    assert all(abs(a - b) <= 2 for a, b in zip(box(), [100, 100, 300, 250], strict=True)), box()
+    overlay = driver.find_element(By.CSS_SELECTOR, "#detail figure.labeller svg")
+    overlay.send_keys(Keys.ARROW_RIGHT)
+    moved = box()
+    assert abs(moved[0] - 113) <= 2 and abs(moved[2] - 313) <= 2, moved  # step: 1280 / 100 ≈ 13 px
+    target = (412.0, 305.0, 861.0, 655.0)
+    drag(interaction.POINTER_MOUSE, target[2:], target[:2])  # drawn from bottom-right to top-left
+    drawn = box()
+    assert all(abs(a - b) <= 2 for a, b in zip(drawn, target, strict=True)), drawn
+    Select(driver.find_element(By.CSS_SELECTOR, "#detail select[name=object_class]")).select_by_value("structure")
+    driver.save_screenshot(str(shots / "08-label-drawn.png"))
+    driver.find_element(By.ID, "detail").screenshot(str(shots / "08-label-drawn-panel.png"))
+    driver.find_element(By.CSS_SELECTOR, "button[data-action=file]").click()
+    wait.until(EC.text_to_be_present_in_element((By.CSS_SELECTOR, "#detail h2"), "已立案"))
+    history = wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "#detail .history li:last-child")))
+    assert "搭建物 structure" in history.text
+
+    # ---- another report: a parked vehicle, rejected with that reason and no note
+    open_case(to_reject["id"])
+    Select(driver.find_element(By.CSS_SELECTOR, "#detail select[name=reason]")).select_by_value("parked_vehicle")
+    driver.find_element(By.CSS_SELECTOR, "button[data-action=reject]").click()
+    wait.until(EC.text_to_be_present_in_element((By.CSS_SELECTOR, "#detail h2"), "误报"))
+    wait.until(EC.text_to_be_present_in_element((By.CSS_SELECTOR, "#detail .history"), "停放车辆 parked vehicle"))
+
+    # ---- the precision table: one filed, one rejected this week
+    cell = "#precision tr[data-camera='cam-jfdl-01'][data-category='street_vending'] td.precision"
+    wait.until(EC.text_to_be_present_in_element((By.CSS_SELECTOR, cell), "50%"))
+    driver.save_screenshot(str(shots / "09-rejected-and-precision.png"))
+
+    with live.client("operator") as operator:
+        filed = operator.get(f"/api/v1/cases/{to_file['id']}").json()["history"][-1]
+        rejected = operator.get(f"/api/v1/cases/{to_reject['id']}").json()["history"][-1]
+    assert (filed["action"], filed["actor"], filed["label"]["object_class"]) == ("file", "operator-1", "structure")
+    assert all(abs(a - b) <= 2 for a, b in zip(filed["label"]["bbox"], target, strict=True)), filed["label"]
+    assert (rejected["action"], rejected["reason"], rejected["note"], rejected["label"]) == (
+        "reject", "parked_vehicle", None, None,
+    )  # fmt: skip
+    with live.db.reading() as session:
+        row = session.scalars(select(CaseChange).where(CaseChange.seq == filed["seq"])).one()
+    assert row.label == filed["label"] and all(isinstance(v, float) for v in row.label["bbox"])
+    logs = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+    assert logs == [], logs

@@ -84,8 +84,8 @@ def test_audit_trail_records_who_when_and_notes(server: LiveServer) -> None:
 @pytest.mark.parametrize(
     ("role", "body", "status", "detail"),
     [
-        ("operator", {"action": "reject"}, 422, "needs a note"),
-        ("operator", {"action": "reject", "note": "   "}, 422, "needs a note"),
+        ("operator", {"action": "reject"}, 422, "needs a note or a reason"),
+        ("operator", {"action": "reject", "note": "   "}, 422, "needs a note or a reason"),
         ("operator", {"action": "file", "team": "team-a"}, 422, "only accepted with the dispatch"),
         ("operator", {"action": "approve"}, 422, "action"),
         ("operator", {"action": "file", "priority": 1}, 422, "priority"),

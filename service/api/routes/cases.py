@@ -66,14 +66,19 @@ def get_case(case_id: CaseId, principal: ReaderPrincipal, session: SessionDep, n
         **ERROR_RESPONSES,
         **_NOT_FOUND,
         409: {"model": ErrorOut, "description": "Action not allowed from the case's current status."},
-        422: {"model": ErrorOut, "description": "Missing reason, no team to dispatch to, bad body."},
+        422: {
+            "model": ErrorOut,
+            "description": "Missing note or reason, no team to dispatch to, label without a clean snapshot, bad body.",
+        },
     },
     summary="Move a case through its lifecycle",
     description=(
         "reported →file→ filed | →reject→ rejected; filed →dispatch→ dispatched (to `team`, default the "
         "grid's team; sends `case.dispatched` to the team's webhooks); dispatched →handle→ handled; "
-        "handled →close→ closed | →reopen→ dispatched (核查不通过). reject and reopen need a note. "
-        "Every step is recorded in the case history."
+        "handled →close→ closed | →reopen→ dispatched (核查不通过). reopen needs a note, reject a note or a "
+        "`reason`. `file` may carry a `label`: the operator's corrected box and class in pixels of the case's "
+        "`snapshot_clean` evidence (the case must have one). `team` only with dispatch, `label` only with file, "
+        "`reason` only with reject. Every step is recorded in the case history, label and reason included."
     ),
 )
 def act_on_case(

@@ -1,4 +1,5 @@
-"""Server-rendered pages: login, command centre (/), officer (/officer). Local assets only."""
+"""Server-rendered pages: login, command centre (/), officer (/officer), camera setup
+(/setup/cameras/{id}). Local assets only; the maps' tile settings travel as data attributes."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Annotated
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Query, Request
+from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from service import crud
@@ -18,10 +20,12 @@ from service.api.deps import (
     OfficerPrincipal,
     OptionalPrincipal,
     ReaderPrincipal,
+    ReviewerPrincipal,
     SettingsDep,
     client_address,
     get_throttle,
 )
+from service.api.routes import setup
 from service.core.security import Principal, csrf_token
 
 router = APIRouter(include_in_schema=False)
@@ -46,7 +50,7 @@ def _safe_next(target: str | None) -> str | None:
     return None
 
 
-def _page(name: str, principal: Principal, request: Request) -> HTMLResponse:
+def _page(name: str, principal: Principal, request: Request, **extra: str) -> HTMLResponse:
     settings = request.app.state.settings
     body = _render(
         name,
@@ -54,6 +58,10 @@ def _page(name: str, principal: Principal, request: Request) -> HTMLResponse:
         user=principal.name,
         role=principal.role,
         team=principal.team or "",
+        tile_url=settings.tile_url or "",
+        tile_attribution=settings.tile_attribution,
+        tile_gcj02="1" if settings.tile_gcj02 else "",
+        **extra,
     )
     return HTMLResponse(body, headers={"Cache-Control": "no-store"})
 
@@ -131,3 +139,14 @@ def command_centre(principal: ReaderPrincipal, request: Request) -> Response:
 @router.get("/officer", response_class=HTMLResponse)
 def officer_page(principal: OfficerPrincipal, request: Request) -> Response:
     return _page("officer.html", principal, request)
+
+
+@router.get("/setup/cameras/{camera_id}", response_class=HTMLResponse)
+def camera_setup_page(
+    principal: ReviewerPrincipal,
+    request: Request,
+    camera_id: Annotated[str, PathParam(pattern=r"^[a-z0-9-]{1,64}$")],
+) -> Response:
+    """Zones, exclude masks and calibration drawn on the camera's latest snapshot (operator+)."""
+    setup.warm_up()  # the page's first preview needs a geometry worker
+    return _page("setup.html", principal, request, camera_id=camera_id)
