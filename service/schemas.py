@@ -147,6 +147,18 @@ class CasePublic(_Out):
     repeat_of: str | None = Field(description="Earlier case of the same category nearby (repeat offence).")
 
 
+def integral_floats_as_ints(value: Any) -> Any:
+    """JSON with every integral float as an int: JSON Schema counts 361.0 as an integer, pydantic's strict
+    mode would not, so bodies are normalised before strict validation."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {key: integral_floats_as_ints(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [integral_floats_as_ints(item) for item in value]
+    return value
+
+
 RejectReason = Literal["legal_awning", "parked_vehicle", "person", "shadow", "other"]
 """Why an operator rejected an AI report as a false alarm (误报原因)."""
 REJECT_REASONS: Final[tuple[RejectReason, ...]] = get_args(RejectReason)

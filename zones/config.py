@@ -476,7 +476,7 @@ def format_loc(loc: Sequence[str | int]) -> str:
     return out
 
 
-def _error_loc(error: Mapping[str, Any]) -> tuple[str | int, ...]:
+def error_loc(error: Mapping[str, Any]) -> tuple[str | int, ...]:
     loc = tuple(error.get("loc", ()))
     ctx = error.get("ctx") or {}
     if error.get("type") == "streetwatch_config":
@@ -484,7 +484,7 @@ def _error_loc(error: Mapping[str, Any]) -> tuple[str | int, ...]:
     return loc
 
 
-def _error_message(error: Mapping[str, Any]) -> str:
+def error_message(error: Mapping[str, Any]) -> str:
     kind = error.get("type", "")
     message = str(error.get("msg", "invalid value"))
     if kind == "value_error":
@@ -588,10 +588,10 @@ def _validation_error(error: ValidationError, path: Path, root: yaml.Node | None
     items = error.errors()
     problems = []
     for item in items[: _PROBLEMS_SHOWN + 1]:  # one paragraph, even for a list of 1000 bad points
-        loc = _error_loc(item)
+        loc = error_loc(item)
         line = _yaml_line(root, loc)
         where = f" (line {line})" if line is not None else ""
-        problems.append((format_loc(loc), _error_message(item) + where))
+        problems.append((format_loc(loc), error_message(item) + where))
     field, message = problems[0]
     if len(items) > 1:
         more = "; ".join(f"{f or 'top level'}: {m}" for f, m in problems[1:])

@@ -24,7 +24,8 @@ from tqdm import tqdm
 
 from detector.incidents import iou_matrix
 from detector.model import Detector
-from detector.training.train import IMAGE_SUFFIXES, _names, split_files
+from detector.training.mix import IMAGE_SUFFIXES, class_names
+from detector.training.train import split_files
 from zones.detections import CLASSES, Detections
 from zones.errors import InputError
 
@@ -130,7 +131,7 @@ def labelled_split(data: Path, split: str) -> LabelledSplit:
     except (OSError, ValueError, AttributeError, TypeError, yaml.YAMLError) as error:
         raise InputError(str(error), file=str(data)) from None
     label_of = dict(files)
-    their_names = _names(config.get("names") or {})
+    their_names = class_names(config.get("names") or {})
     ours = {i: CLASSES.index(name) for i, name in enumerate(their_names) if name in CLASSES}
     if not ours:
         raise InputError(f"none of our classes {list(CLASSES)} is named", file=str(data), field="names")

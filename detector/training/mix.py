@@ -94,7 +94,8 @@ def load_names_map(path: Path | None) -> dict[str, str]:
     return dict(raw)
 
 
-def _names(obj: Any) -> list[str]:
+def class_names(obj: Any) -> list[str]:
+    """A dataset yaml's ``names`` (a list, or a mapping of id to name) in id order."""
     if isinstance(obj, dict):
         return [str(obj[k]) for k in sorted(obj)]
     if isinstance(obj, list):
@@ -182,7 +183,7 @@ def _class_map(names: list[str], ours: list[str], names_map: dict[str, str], sou
     return mapping
 
 
-def _rewrite_labels(src: Path, mapping: dict[int, int], names: list[str], ours: list[str], report: MixReport) -> str:
+def rewrite_labels(src: Path, mapping: dict[int, int], names: list[str], ours: list[str], report: MixReport) -> str:
     if not src.is_file():
         return ""
     rows = []
@@ -219,7 +220,7 @@ def _repeat(images: list[Path], weight: float, seed: int) -> list[tuple[Path, in
 def write_mix(
     sources: list[DataSource],
     out_dir: Path,
-    class_names: list[str],
+    ours: list[str],
     *,
     names_map: dict[str, str] | None = None,
     seed: int = 0,
@@ -239,10 +240,10 @@ def write_mix(
     for index, source in enumerate(sources):
         cfg = _read_dataset_yaml(source.path)
         try:
-            names = _names(cfg["names"])
+            names = class_names(cfg["names"])
         except ValueError as error:
             raise InputError(f"names: {error}", file=str(source.path)) from None
-        mapping = _class_map(names, class_names, names_map, source.path)
+        mapping = _class_map(names, ours, names_map, source.path)
         report.renamed.update({n: names_map[n] for n in names if n in names_map})
         if not mapping:
             report.notes.append(f"{source.path}: none of its classes {names} is ours: its images are negatives only")
@@ -266,7 +267,7 @@ def write_mix(
                 stem = f"{prefix}_{tag}_{copy}_{image.stem}"
                 link = out / "images" / split / f"{stem}{image.suffix.lower()}"
                 os.symlink(image.resolve(), link)
-                text = _rewrite_labels(label_path(image), mapping, names, class_names, report)
+                text = rewrite_labels(label_path(image), mapping, names, ours, report)
                 (out / "labels" / split / f"{stem}.txt").write_text(text, encoding="utf-8")
             counts[split] = len(picks)
         report.images[f"{source.path} (x{source.weight:g})"] = counts
@@ -274,7 +275,7 @@ def write_mix(
         "path": str(out),
         "train": "images/train",
         "val": "images/val",
-        "names": dict(enumerate(class_names)),
+        "names": dict(enumerate(ours)),
     }
     report.data_yaml.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
     return report

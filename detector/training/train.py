@@ -31,7 +31,7 @@ os.environ.setdefault("YOLO_VERBOSE", "False")
 
 import yaml
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
+from detector.training.mix import IMAGE_SUFFIXES, MixReport, class_names, label_path, rewrite_labels, split_images
 
 
 @contextlib.contextmanager
@@ -323,16 +323,8 @@ def _use_all_cores(model: Any) -> None:
     model.add_callback("on_pretrain_routine_start", apply)
 
 
-def _names(obj: Any) -> list[str]:
-    if isinstance(obj, dict):
-        return [str(obj[k]) for k in sorted(obj)]
-    return [str(n) for n in obj]
-
-
 def split_files(data_yaml: Path, split: str) -> tuple[dict[str, Any], list[tuple[Path, Path]]]:
     """A dataset yaml and the (image, label file) pairs of one split (a folder, a .txt list or a list of them)."""
-    from detector.training.mix import label_path, split_images
-
     cfg = yaml.safe_load(Path(data_yaml).read_text())
     if not isinstance(cfg, dict):
         raise ValueError(f"{data_yaml}: not a dataset yaml (a mapping with 'names' and the splits)")
@@ -348,7 +340,7 @@ def _aligned_data(data_yaml: Path, split: str, model_names: list[str], tmp: Path
     original yaml is used; otherwise the split's labels are rewritten into ``tmp`` (images linked).
     """
     cfg, files = split_files(data_yaml, split)
-    ds_names = _names(cfg["names"])
+    ds_names = class_names(cfg["names"])
     id_map = {i: model_names.index(n) for i, n in enumerate(ds_names) if n in model_names}
     # ultralytics insists on 'train' and 'val' keys even to evaluate another split.
     complete = cfg.get("train") is not None and cfg.get("val") is not None
@@ -360,13 +352,8 @@ def _aligned_data(data_yaml: Path, split: str, model_names: list[str], tmp: Path
     for index, (img, src) in enumerate(files):
         stem = f"{index:06d}_{img.stem}"  # a list may name two files of the same name in different folders
         (out_img / f"{stem}{img.suffix}").symlink_to(img)
-        lines = []
-        if src.is_file():
-            for row in src.read_text().splitlines():
-                parts = row.split()
-                if parts and int(float(parts[0])) in id_map:
-                    lines.append(" ".join([str(id_map[int(float(parts[0]))]), *parts[1:]]))
-        (out_lbl / f"{stem}.txt").write_text("\n".join(lines) + ("\n" if lines else ""))
+        text = rewrite_labels(src, id_map, ds_names, model_names, MixReport(data_yaml=data_yaml))
+        (out_lbl / f"{stem}.txt").write_text(text)
     new_cfg = {
         "path": str(tmp),
         "train": f"images/{split}",
@@ -411,7 +398,7 @@ def evaluate(
     _quiet_settings()
     data = Path(data).resolve()
     yolo = YOLO(str(model))
-    model_names = _names(yolo.names)
+    model_names = class_names(yolo.names)
     with tempfile.TemporaryDirectory(prefix="streetwatch-eval-") as tmpdir, no_network():
         yaml_path, id_map = _aligned_data(data, split, model_names, Path(tmpdir))
         _, files = split_files(data, split)

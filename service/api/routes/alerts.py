@@ -18,7 +18,7 @@ from service.core.db import Database
 from service.core.errors import Conflict
 from service.core.metrics import IngestCounters
 from service.core.security import Principal
-from service.schemas import ErrorOut, UploadedEvidence, time_out_of_range
+from service.schemas import ErrorOut, UploadedEvidence, integral_floats_as_ints, time_out_of_range
 from zones.alert import AlertRecord
 
 router = APIRouter(prefix="/api/v1", tags=["alerts"])
@@ -33,17 +33,6 @@ _INGEST_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _integral_floats_as_ints(value: Any) -> Any:
-    # JSON Schema counts 361.0 as an integer; pydantic's strict mode would not.
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, dict):
-        return {key: _integral_floats_as_ints(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_integral_floats_as_ints(item) for item in value]
-    return value
-
-
 async def exact_alert_record(record: AlertRecord, request: Request) -> AlertRecord:
     """The body as an alert record with exactly the JSON types its schema names.
 
@@ -52,7 +41,7 @@ async def exact_alert_record(record: AlertRecord, request: Request) -> AlertReco
     ``record`` keeps the documented schema and the first validation; the body is then validated
     again in strict JSON mode, where ISO strings still are datetimes and UUIDs.
     """
-    exact = json.dumps(_integral_floats_as_ints(json.loads(await request.body())))
+    exact = json.dumps(integral_floats_as_ints(json.loads(await request.body())))
     try:
         exact_record = AlertRecord.model_validate_json(exact, strict=True)
     except ValidationError as error:

@@ -50,10 +50,11 @@ from service.schemas import (
     CameraSnapshotPublic,
     ErrorOut,
     IsoDatetime,
+    integral_floats_as_ints,
 )
 
 # The messages and field paths of `streetwatch check`, so that the browser and the CLI say the same.
-from zones.config import CameraConfig, _error_loc, _error_message, brief
+from zones.config import CameraConfig, brief, error_loc, error_message
 
 router = APIRouter(prefix="/api/v1", tags=["camera configs"])
 upload_router = APIRouter(prefix="/api/v1", tags=["camera configs"])
@@ -100,17 +101,6 @@ _CONFIG_BODY: Final = {
         "content": {"application/json": {"schema": _inline_refs(CameraConfig.model_json_schema(by_alias=True))}},
     }
 }
-
-
-def _integral_floats_as_ints(value: Any) -> Any:
-    # JSON Schema counts 1280.0 as an integer (frame_size); pydantic's strict mode would not.
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, dict):
-        return {key: _integral_floats_as_ints(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_integral_floats_as_ints(item) for item in value]
-    return value
 
 
 def _refuse(loc: tuple[str | int, ...], msg: str, kind: str) -> RequestValidationError:
@@ -173,7 +163,7 @@ async def camera_config_body(camera_id: CameraId, request: Request) -> dict[str,
     if problems := _inexact_windows(data):
         raise RequestValidationError(problems)
     try:
-        exact = json.dumps(_integral_floats_as_ints(data))
+        exact = json.dumps(integral_floats_as_ints(data))
     except RecursionError:
         raise _refuse((), "JSON nested too deeply to be a camera config", "json_invalid") from None
     try:
@@ -181,7 +171,7 @@ async def camera_config_body(camera_id: CameraId, request: Request) -> dict[str,
     except ValidationError as error:
         raise RequestValidationError(
             [
-                {"loc": ("body", *_error_loc(item)), "msg": _error_message(item), "type": item["type"]}
+                {"loc": ("body", *error_loc(item)), "msg": error_message(item), "type": item["type"]}
                 for item in error.errors(include_url=False)
             ]
         ) from None
