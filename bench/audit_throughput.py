@@ -93,7 +93,7 @@ def naive_predict_every_frame(video: Path, frames: int, duration_s: float) -> fl
     import cv2
     from ultralytics import YOLO
 
-    from detector.model import default_card
+    from detector.model.wrapper import default_card
 
     model = YOLO(str(default_card().weights), task="detect")
     capture = cv2.VideoCapture(str(video))
@@ -140,7 +140,7 @@ def streetwatch_audit(video: Path, out: Path, camera: Path | None = None) -> tup
 
 
 def audit_variant(video: Path, out: Path, **settings: Any) -> dict[str, Any]:
-    from detector.audit import AuditRequest, run_audit
+    from detector.audit.runner import AuditRequest, run_audit
 
     request = AuditRequest(videos=[video], camera=CLIP.with_suffix(".camera.yaml"), out=out, progress=False)
     for name, value in settings.items():

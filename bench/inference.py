@@ -119,8 +119,8 @@ def run(
     cache_dir: Path | None = None,
 ) -> dict[str, Any]:
     """The figures as a dict (JSON-ready): one row per backend and size, plus the setting."""
-    from detector.backends import default_cache_dir, physical_cores
-    from detector.model import Detector, default_card, sha256_of
+    from detector.model.backends import default_cache_dir, physical_cores
+    from detector.model.wrapper import Detector, default_card, sha256_of
     from detector.training.train import evaluate
 
     card = default_card()

@@ -299,9 +299,9 @@ def _cpu_wall(function: Any) -> tuple[float, float]:
 
 
 def decode_capture(path: Path, frames: int, analysis_fps: float, *, keyframes: bool) -> int:
-    """What the capture thread does (detector.capture.PacketStream): read every packet, decode key
+    """What the capture thread does (detector.video.capture.PacketStream): read every packet, decode key
     frames only (``keyframes``) or every frame, convert the pictures due at the analysis rate."""
-    from detector.capture import KEYFRAME_GAP_TOLERANCE, PacketStream
+    from detector.video.capture import KEYFRAME_GAP_TOLERANCE, PacketStream
 
     # Decoded faster than real time, the stream's clock is its own frame count.
     ticks = iter(range(10**9))
@@ -337,7 +337,7 @@ def components(streams: dict[str, Path], sub_stream: Path, analysis_fps: float, 
 
     import cv2
 
-    from detector.model import load_detector
+    from detector.model.wrapper import load_detector
 
     detector = load_detector(model)
     # The inference backend (PyTorch, OpenVINO, ONNX Runtime) is chosen the same way in `run`.
@@ -590,7 +590,7 @@ def run(
     stop_early: bool = True,
     cache: Path | None = None,
 ) -> dict[str, Any]:
-    from detector.live import DEFAULT_ANALYSIS_FPS
+    from detector.live.runner import DEFAULT_ANALYSIS_FPS
 
     cache = cache or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "streetwatch-bench"
     tag = f"{clip_seconds:g}s-{bitrate}"

@@ -67,7 +67,7 @@ def _bogota(out: Path) -> Path | None:
 
 
 def _at_thresholds(card: Any, data: Path, negatives: Path) -> dict[str, Any]:
-    from detector.model import Detector, class_thresholds
+    from detector.model.wrapper import Detector, class_thresholds
     from detector.training.calibrate import COLLECT_CONFIDENCE, collect
     from zones.detections import CLASSES
 
@@ -89,7 +89,7 @@ def _at_thresholds(card: Any, data: Path, negatives: Path) -> dict[str, Any]:
 
 def _latency(cards: Sequence[Any], frames: Sequence[Any], rounds: int) -> dict[str, dict[str, float | str]]:
     from bench.inference import time_backends
-    from detector.model import Detector
+    from detector.model.wrapper import Detector
 
     detectors = {card.name: Detector.from_card(card) for card in cards}
     wall, cpu = time_backends(detectors, frames, rounds)
@@ -115,7 +115,7 @@ def run(
 ) -> dict[str, Any]:
     """The figures (JSON-ready): one row per card, and the cost ratio of the last against the first."""
     from bench.inference import clip_frames
-    from detector.model import default_card, read_card, sha256_of
+    from detector.model.wrapper import default_card, read_card, sha256_of
     from detector.training.train import evaluate
 
     chosen = [read_card(p) for p in cards] if cards else [read_card(BASELINE), default_card()]

@@ -81,7 +81,7 @@ def _use_backend(backend: str | None) -> None:
     """Route --backend through the environment, where the model loader (and any child process) reads it."""
     import logging
 
-    from detector.backends import ENV_BACKEND, REQUESTS
+    from detector.model.backends import ENV_BACKEND, REQUESTS
 
     if backend is not None:
         if backend not in REQUESTS:
@@ -145,7 +145,7 @@ def audit(
     ] = None,
 ) -> None:
     """Audit recorded video: alerts.jsonl, summary.json, report.html and evidence in --out."""
-    from detector.audit import DEFAULT_KEYFRAME_INTERVAL_S, AuditRequest, run_audit
+    from detector.audit.runner import DEFAULT_KEYFRAME_INTERVAL_S, AuditRequest, run_audit
 
     if camera == Path() or out == Path():
         raise InputError("audit needs --camera CAMERA.yaml and --out DIR")
@@ -193,7 +193,7 @@ def detect(
     backend: BackendOption = None,
 ) -> None:
     """Run the model and tracker only and write the detections file."""
-    from detector.detect import run_detect
+    from detector.model.detect import run_detect
 
     _use_backend(backend)
     count = run_detect(video, out, model=model, sample_fps=sample_fps, progress=sys.stderr.isatty())
@@ -203,7 +203,7 @@ def detect(
 @app.command()
 def verify(audit_dir: Annotated[Path, typer.Argument(help="An audit output folder.")]) -> None:
     """Check every evidence file against the SHA-256 in alerts.jsonl."""
-    from detector.evidence import verify_evidence
+    from detector.evidence.writer import verify_evidence
 
     if not (audit_dir / "alerts.jsonl").is_file():
         raise InputError("no alerts.jsonl here", file=str(audit_dir))
@@ -229,7 +229,7 @@ def evaluate(
     """mAP50 and mAP50-95 per class and overall on a labelled dataset."""
     import json
 
-    from detector.model import default_card
+    from detector.model.wrapper import default_card
     from detector.training.train import evaluate as run_eval
 
     if not data.is_file():
@@ -285,7 +285,7 @@ def calibrate(
     """Choose a confidence threshold per class on labelled frames; prints the `confidence:` line of a card."""
     import json
 
-    from detector.model import DEFAULT_CONFIDENCE, Detector, card_of, class_thresholds, default_card
+    from detector.model.wrapper import DEFAULT_CONFIDENCE, Detector, card_of, class_thresholds, default_card
     from detector.training.calibrate import COLLECT_CONFIDENCE, labelled_split
     from detector.training.calibrate import calibrate as run_calibration
 
@@ -480,7 +480,7 @@ def model_promote(
     backend: BackendOption = None,
 ) -> None:
     """Promote retrained weights to the default model only if they are no worse than it (see --help)."""
-    from detector.model import MODELS_DIR
+    from detector.model.wrapper import MODELS_DIR
     from detector.training.promote import PromoteRequest, promote
 
     _use_backend(backend)
@@ -585,7 +585,7 @@ def run(
     ] = 300.0,
 ) -> None:
     """Live mode: analyse cameras continuously, push alerts and camera status to the service."""
-    from detector.live import LiveRequest, configure_logging, run_live
+    from detector.live.runner import LiveRequest, configure_logging, run_live
 
     push = push or config_from
     if not (camera or config_from) or not push:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import httpx
 
-from detector.audit import AuditRequest, run_audit
+from detector.audit.runner import AuditRequest, run_audit
 from zones.errors import InputError
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_videos"

@@ -31,8 +31,8 @@ import httpx
 import pytest
 import yaml
 
-from detector.model import MODELS_DIR, default_card, sha256_of
-from detector.sample_clips import SampleClip, sample_clips
+from detector.audit.sample_clips import SampleClip, sample_clips
+from detector.model.wrapper import MODELS_DIR, default_card, sha256_of
 from tests.conftest import STREETWATCH
 
 pytestmark = pytest.mark.slow

@@ -1,7 +1,7 @@
 """The one frame-level detection type that travels through the pipeline (DESIGN §2).
 
 Parallel numpy arrays validated at construction, in the spirit of supervision's ``Detections``.
-Model outputs enter through adapters in ``detector.adapters``; everything downstream (zones,
+Model outputs enter through adapters in ``detector.model.adapters``; everything downstream (zones,
 incidents, service) works on this type only, so it can be tested on replayed detections.
 """
 

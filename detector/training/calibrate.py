@@ -22,8 +22,8 @@ import numpy.typing as npt
 import yaml
 from tqdm import tqdm
 
-from detector.incidents import iou_matrix
-from detector.model import Detector
+from detector.incidents.engine import iou_matrix
+from detector.model.wrapper import Detector
 from detector.training.mix import IMAGE_SUFFIXES, class_names
 from detector.training.train import split_files
 from zones.detections import CLASSES, Detections

@@ -10,7 +10,7 @@ the city's held-out split of a YOLO dataset (its ``test`` split when it has one,
    with its defaults; where that is impossible (too few frames to resolve the false-detection limit, or
    no thresholds within the limits) the current card's thresholds are kept;
 3. an audit of every sample clip (DESIGN §3.6a) with the candidate at those thresholds, compared with the
-   clip's truth exactly as the metric gate does (``detector.sample_clips.compare``). Calibrated thresholds
+   clip's truth exactly as the metric gate does (``detector.audit.sample_clips.compare``). Calibrated thresholds
    are used only when every clip still matches with them: otherwise (a small split moves a threshold
    enough to change a clip's result) the clips are audited again at the current card's thresholds, and
    when they all match there the candidate is judged, and promoted, with the current thresholds. So the
@@ -40,8 +40,9 @@ from typing import Any, TypeVar
 
 import yaml
 
-from detector.backends import ENV_BACKEND
-from detector.model import (
+from detector.audit.sample_clips import SAMPLES_DIR, ClipCheck, SampleClip, compare, read_alerts, sample_clips
+from detector.model.backends import ENV_BACKEND
+from detector.model.wrapper import (
     MODELS_DIR,
     Detector,
     ModelCard,
@@ -51,7 +52,6 @@ from detector.model import (
     read_card,
     sha256_of,
 )
-from detector.sample_clips import SAMPLES_DIR, ClipCheck, SampleClip, compare, read_alerts, sample_clips
 from detector.training import mix
 from detector.training.calibrate import COLLECT_CONFIDENCE, calibrate, labelled_split
 from detector.training.train import evaluate, split_files
@@ -411,7 +411,7 @@ def _stage(staging: Path, name: str, candidate: Path, imgsz: int, confidence: di
 
 def check_clip(clip: SampleClip, weights: Path, sha256: str, imgsz: int, confidence: dict[str, float]) -> ClipCheck:
     """Audit ``clip`` with these weights as the truth file says (its start time, default settings)."""
-    from detector.audit import AuditRequest, run_audit
+    from detector.audit.runner import AuditRequest, run_audit
 
     truth = clip.truth()
 

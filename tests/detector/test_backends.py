@@ -20,7 +20,7 @@ import numpy.typing as npt
 import pytest
 from scipy.optimize import linear_sum_assignment
 
-from detector.backends import (
+from detector.model.backends import (
     CPU_ORDER,
     ENV_BACKEND,
     ENV_CACHE,
@@ -34,7 +34,7 @@ from detector.backends import (
     prepare,
     runtime_missing,
 )
-from detector.model import Detector, ModelCard, default_card
+from detector.model.wrapper import Detector, ModelCard, default_card
 from detector.training.dataset import TEST_SEED0
 from detector.training.scenes import render_scene
 from zones.detections import Detections

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from detector.capture import CapturedFrame, CaptureThread, FrameQueue, PacketStream
+from detector.video.capture import CapturedFrame, CaptureThread, FrameQueue, PacketStream
 
 
 def gop_clip(path: Path, *, frames: int, fps: int, gop: int, b_frames: int = 0) -> Path:

@@ -31,7 +31,7 @@ import numpy as np
 import pytest
 import yaml
 
-from detector.sources import VideoFile, open_fast_source, open_source
+from detector.video.sources import VideoFile, open_fast_source, open_source
 from tests.conftest import STREETWATCH, make_test_video, report_count, run_cli
 
 CLIP_S = 20

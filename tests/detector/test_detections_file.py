@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from detector.detections_file import DetectionsFile
+from detector.model.detections_file import DetectionsFile
 from tests.conftest import run_cli
 from zones.errors import DetectionsFileError
 

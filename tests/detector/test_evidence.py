@@ -15,7 +15,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from detector.evidence import EvidenceWriter, FrameRing, sha256_file, verify_evidence
+from detector.evidence.writer import EvidenceWriter, FrameRing, sha256_file, verify_evidence
 from zones.alert import AlertRecord, EvidenceItem
 
 TZ = timezone(timedelta(hours=8))

@@ -14,8 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from detector.audit import AuditRequest, run_audit
-from detector.frame_skip import (
+from detector.audit.runner import AuditRequest, run_audit
+from detector.video.frame_skip import (
     DEFAULT_CHANGE_THRESHOLD,
     NO_REUSE,
     THUMB_SIZE,
@@ -26,7 +26,7 @@ from detector.frame_skip import (
     polygons_mask,
     thumbnail,
 )
-from detector.sources import VideoFile
+from detector.video.sources import VideoFile
 from tests.detector.scene_video import LOWER_HALF, Thing, background, camera_yaml, scene_video
 from zones.detections import Detections
 from zones.errors import InputError

@@ -20,7 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from detector.incidents import Incident, IncidentEngine, IncidentEvent
+from detector.incidents.engine import Incident, IncidentEngine, IncidentEvent
 from zones.config import CameraConfig
 from zones.detections import CLASS_IDS, Detections
 from zones.geometry import CameraZones

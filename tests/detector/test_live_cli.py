@@ -115,6 +115,6 @@ def test_cli_default_analysis_rate_is_the_live_default() -> None:
     import inspect
 
     from detector import cli
-    from detector.live import DEFAULT_ANALYSIS_FPS
+    from detector.live.runner import DEFAULT_ANALYSIS_FPS
 
     assert inspect.signature(cli.run).parameters["analysis_fps"].default == DEFAULT_ANALYSIS_FPS == 0.5

@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from detector.capture import CapturedFrame
-from detector.live import (
+from detector.live.push import ServiceClient, SnapshotUploader
+from detector.live.runner import (
     DEFAULT_CONFIG_POLL_S,
     DEFAULT_SNAPSHOT_EVERY_S,
     AnalysisItem,
@@ -27,8 +27,8 @@ from detector.live import (
     LiveRunner,
     RemoteConfig,
 )
-from detector.push import ServiceClient, SnapshotUploader
-from detector.spool import Spool
+from detector.live.spool import Spool
+from detector.video.capture import CapturedFrame
 from tests.service.helpers import LiveServer, settings_for, start_server
 from zones.alert import AlertRecord, ModelRef
 from zones.config import CameraConfig

@@ -12,9 +12,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from detector.capture import CapturedFrame
-from detector.live import AnalysisItem, CameraRuntime, LiveRunner
-from detector.spool import Spool
+from detector.live.runner import AnalysisItem, CameraRuntime, LiveRunner
+from detector.live.spool import Spool
+from detector.video.capture import CapturedFrame
 from zones.alert import AlertRecord, GeoPoint, ModelRef, SourceRef
 from zones.config import CameraConfig
 from zones.detections import Detections

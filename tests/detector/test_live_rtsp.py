@@ -25,7 +25,7 @@ import httpx
 import pytest
 import yaml
 
-from detector.live import DEFAULT_ANALYSIS_FPS
+from detector.live.runner import DEFAULT_ANALYSIS_FPS
 from tests.conftest import REPO, STREETWATCH, make_test_video
 
 GST_PYTHON = "/usr/bin/python3"
@@ -369,7 +369,7 @@ def test_live_cameras_through_outages_and_restart(system: dict[str, Any]) -> Non
 
 
 def _model_available() -> bool:
-    from detector.model import default_card
+    from detector.model.wrapper import default_card
     from zones.errors import ModelError
 
     try:

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from detector.push import Outcome, Pusher, ServiceClient, classify
-from detector.spool import Outgoing, Spool, SpoolSender
+from detector.live.push import Outcome, Pusher, ServiceClient, classify
+from detector.live.spool import Outgoing, Spool, SpoolSender
 
 
 class RecordingService:
@@ -114,7 +114,7 @@ import os, sys
 sys.path.insert(0, {repo!r})
 from pathlib import Path
 from tests.detector.test_live_spool import alert
-from detector.spool import Spool
+from detector.live.spool import Spool
 spool = Spool(Path({path!r}))
 spool.put([alert(i) for i in range(5)], states={{"cam-a": '{{"engine": 1}}'}})
 spool.put([alert(5), alert(5, "closed")])

@@ -16,8 +16,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from detector.capture import CapturedFrame, CaptureThread, FrameQueue, probe_stream, redact
-from detector.live_watchdog import ReconnectPolicy, Watchdog
+from detector.video.capture import CapturedFrame, CaptureThread, FrameQueue, probe_stream, redact
+from detector.video.watchdog import ReconnectPolicy, Watchdog
 from tests.conftest import make_test_video
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from detector.model import Detector, default_card
+from detector.model.wrapper import Detector, default_card
 from detector.training.calibrate import collect
 from detector.training.dataset import NEGATIVES_SEED0, TEST_SEED0, write_dataset, write_negatives
 from zones.detections import CLASSES

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from detector.postprocess import drop_nested
+from detector.model.postprocess import drop_nested
 from zones.detections import Detections
 
 

@@ -13,10 +13,10 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-import detector.audit as audit_module
-from detector.audit import AuditRequest, run_audit
-from detector.model import Detector, load_detector
-from detector.prefetch import Prefetcher
+import detector.audit.runner as audit_module
+from detector.audit.runner import AuditRequest, run_audit
+from detector.model.wrapper import Detector, load_detector
+from detector.video.prefetch import Prefetcher
 from tests.conftest import make_test_video, run_cli
 from tests.detector.scene_video import Thing, camera_yaml, scene_video
 from zones.detections import Detections

@@ -20,8 +20,8 @@ import pytest
 import yaml
 
 import detector.training.promote as promote_module
-from detector.model import MODELS_DIR, default_card, read_card, sha256_of
-from detector.sample_clips import ClipCheck, compare, sample_clips
+from detector.audit.sample_clips import ClipCheck, compare, sample_clips
+from detector.model.wrapper import MODELS_DIR, default_card, read_card, sha256_of
 from detector.training.dataset import TEST_SEED0, VAL_SEED0, write_dataset
 from detector.training.promote import (
     MIN_CALIBRATION_IMAGES,

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from detector.sample_clips import SAMPLES_DIR, compare, read_alerts, sample_clips
+from detector.audit.sample_clips import SAMPLES_DIR, compare, read_alerts, sample_clips
 from tests.conftest import run_cli, screenshot_page
 
 SAMPLES = SAMPLES_DIR

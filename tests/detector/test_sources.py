@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from detector.sources import ImageFolder, Sampler, VideoFile, open_source
+from detector.video.sources import ImageFolder, Sampler, VideoFile, open_source
 from tests.conftest import make_test_video
 from zones.errors import VideoError
 

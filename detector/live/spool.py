@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from detector.push import AUTH_STATUSES, Delivery, Outcome, ServiceClient
+from detector.live.push import AUTH_STATUSES, Delivery, Outcome, ServiceClient
 
 log = logging.getLogger("streetwatch.spool")
 

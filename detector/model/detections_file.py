@@ -11,7 +11,7 @@ from typing import IO, Annotated, Any, Final
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from detector.adapters import from_records, to_records
+from detector.model.adapters import from_records, to_records
 from zones.config import brief
 from zones.detections import CLASSES, Detections
 from zones.errors import DetectionsFileError

@@ -30,6 +30,8 @@ os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(8192 * 8192))
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
 MAX_FRAME_PIXELS = 8192 * 8192
+DEFAULT_SAMPLE_FPS = 1.0
+"""Analysed frames per second of recorded video when the command line gives no rate."""
 # A video is "whole" when it yields at least this fraction of its announced frames; container
 # headers round durations, so demanding every last frame would call sound files truncated.
 WHOLE_FRACTION = 0.98

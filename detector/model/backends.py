@@ -312,10 +312,10 @@ def _run_exporter(source: Path, backend: Backend, imgsz: int) -> None:
     levels, the tracer's memory), so threads of this process (say, a pusher uploading alerts) are
     untouched, and a crash inside a converter costs the export, not the audit.
     """
-    package_root = str(Path(__file__).resolve().parent.parent)
+    package_root = str(Path(__file__).resolve().parents[2])
     env = dict(os.environ, YOLO_OFFLINE="1", YOLO_AUTOINSTALL="False", ULTRALYTICS_SKIP_REQUIREMENTS_CHECKS="1")
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH", "")) if p)
-    command = [sys.executable, "-m", "detector.backends", backend, str(source), "--imgsz", str(imgsz)]
+    command = [sys.executable, "-m", "detector.model.backends", backend, str(source), "--imgsz", str(imgsz)]
     try:
         done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=EXPORT_TIMEOUT_S, check=False)
     except subprocess.TimeoutExpired:
@@ -329,7 +329,7 @@ def _export_here(source: Path, backend: Backend, imgsz: int) -> None:
     """The export itself (in the child): dynamic shapes, FP32, CPU, no downloads, no installs."""
     from ultralytics import YOLO
 
-    from detector.training.train import no_network
+    from detector.model.offline import no_network
 
     kwargs: dict[str, Any] = {"format": backend, "imgsz": imgsz, "dynamic": True, "device": "cpu", "batch": 1}
     if backend == "onnx":
@@ -502,10 +502,13 @@ def _open_exported(weights: Path, backend: Backend, *, sha256: str, imgsz: int, 
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m detector.backends {onnx,openvino} MODEL.pt [--imgsz N]``: the export child (writes beside MODEL)."""
+    """``python -m detector.model.backends {onnx,openvino} MODEL.pt [--imgsz N]``: the export child.
+
+    It writes the exported model beside MODEL.
+    """
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m detector.backends")
+    parser = argparse.ArgumentParser(prog="python -m detector.model.backends")
     parser.add_argument("backend", choices=[b for b in BACKENDS if b != "pytorch"])
     parser.add_argument("weights", type=Path)
     parser.add_argument("--imgsz", type=int, default=640)

@@ -2,7 +2,7 @@
 
 ``ServiceClient`` is the one HTTP path to the service, shared by the audit's ``Pusher`` (post with
 retries now, append what still fails to a JSON Lines file) and by live mode's durable spool
-(``detector.spool``: store first, deliver in order, delete after a 2xx). Both classify answers the
+(``detector.live.spool``: store first, deliver in order, delete after a 2xx). Both classify answers the
 same way (``classify``). The record id plus event is the service's idempotency key, so re-sending
 is always safe.
 

@@ -6,11 +6,10 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from detector.audit import DEFAULT_SAMPLE_FPS
-from detector.detections_file import DetectionsWriter
-from detector.model import load_detector
-from detector.sources import open_source
-from detector.tracking import Tracker
+from detector.model.detections_file import DetectionsWriter
+from detector.model.tracking import Tracker
+from detector.model.wrapper import load_detector
+from detector.video.sources import DEFAULT_SAMPLE_FPS, open_source
 from zones.detections import CLASSES
 
 

@@ -37,7 +37,7 @@ from urllib.parse import urlsplit, urlunsplit
 import numpy as np
 import numpy.typing as npt
 
-from detector.live_watchdog import ReconnectPolicy
+from detector.video.watchdog import ReconnectPolicy
 
 log = logging.getLogger("streetwatch.capture")
 

@@ -17,9 +17,12 @@ from zoneinfo import ZoneInfo
 import numpy as np
 from tqdm import tqdm
 
-from detector.detections_file import DetectionsFile
-from detector.evidence import EvidenceWriter
-from detector.frame_skip import (
+from detector.evidence.writer import EvidenceWriter
+from detector.incidents.pipeline import CameraPipeline, PipelineContext, offset_clock
+from detector.live.push import Pusher
+from detector.model.detections_file import DetectionsFile
+from detector.model.wrapper import BATCH, Detector, load_detector
+from detector.video.frame_skip import (
     DEFAULT_CHANGE_THRESHOLD,
     DEFAULT_MAX_REUSE_S,
     NO_REUSE,
@@ -30,18 +33,22 @@ from detector.frame_skip import (
     polygons_mask,
     thumbnail,
 )
-from detector.model import BATCH, Detector, load_detector
-from detector.pipeline import CameraPipeline, PipelineContext, offset_clock
-from detector.prefetch import DEFAULT_DEPTH, Prefetcher
-from detector.push import Pusher
-from detector.sources import Frame, ImageFolder, VideoFile, check_readable, open_fast_source, open_source
+from detector.video.prefetch import DEFAULT_DEPTH, Prefetcher
+from detector.video.sources import (
+    DEFAULT_SAMPLE_FPS,
+    Frame,
+    ImageFolder,
+    VideoFile,
+    check_readable,
+    open_fast_source,
+    open_source,
+)
 from zones.alert import AlertRecord, ModelRef
 from zones.categories import CATEGORIES, DEFAULT_DWELL_S
 from zones.config import CameraConfig, load_camera_config
 from zones.errors import InputError, VideoError
 from zones.geometry import CameraZones
 
-DEFAULT_SAMPLE_FPS = 1.0
 DEFAULT_KEYFRAME_INTERVAL_S: float | None = 4.0
 """On the key-frame path, analyse key frames at least this many seconds apart (None: every key frame).
 
@@ -75,7 +82,7 @@ class AuditRequest:
     batch: int | None = None
     """Frames per model call. None: 1 with reuse (each frame is inferred as soon as it is decoded,
     which measured fastest beside the decoding thread on 2 cores); without reuse the detector's own
-    batch (``detector.model.BATCH``), the one ``streetwatch detect`` uses, so that a replay of its
+    batch (``detector.model.wrapper.BATCH``), the one ``streetwatch detect`` uses, so that a replay of its
     file reproduces such an audit exactly."""
     prefetch: int = DEFAULT_DEPTH
     """Frames decoded ahead in a producer thread (0: decode in the calling thread)."""
@@ -155,7 +162,7 @@ def run_audit(request: AuditRequest) -> dict[str, Any]:
     summary = _summary(video_names, outcomes, processing_s, ordered, pusher)
     summary_text = json.dumps(summary, indent=2, ensure_ascii=False) + "\n"
     (request.out / "summary.json").write_text(summary_text, encoding="utf-8")
-    from detector.report import write_report
+    from detector.evidence.report import write_report
 
     write_report(
         request.out,
@@ -433,7 +440,7 @@ def _summary(
         "frames_total": sum(o.frames_total for o in outcomes),
         "frames_analysed": sum(o.frames_analysed for o in outcomes),
         # Of the analysed frames: the model ran on these, the others reused the detections of the last
-        # inferred frame because nothing in the zones changed (detector/frame_skip.py). Both 0 in replay.
+        # inferred frame because nothing in the zones changed (detector/video/frame_skip.py). Both 0 in replay.
         "frames_inferred": sum(o.frames_inferred for o in outcomes),
         "frames_reused": sum(o.frames_reused for o in outcomes),
         "processing_s": round(processing_s, 3),

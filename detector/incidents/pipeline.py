@@ -13,10 +13,10 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from detector.evidence import EvidenceWriter, FrameRing
-from detector.incidents import Incident, IncidentEngine, IncidentEvent
-from detector.postprocess import drop_nested
-from detector.tracking import Tracker
+from detector.evidence.writer import EvidenceWriter, FrameRing
+from detector.incidents.engine import Incident, IncidentEngine, IncidentEvent
+from detector.model.postprocess import drop_nested
+from detector.model.tracking import Tracker
 from zones.alert import AlertRecord, EvidenceItem, GeoPoint, ModelRef, SourceRef, VideoOffsets
 from zones.categories import OBJECT_CLASS_OF
 from zones.config import CameraConfig

@@ -1,7 +1,7 @@
 """``streetwatch run``: live cameras analysed continuously, alerts and camera status pushed to the service.
 
-Threads: one capture thread per camera (``detector.capture``), one analysis loop (the caller's
-thread: it owns the pipelines, so they need no locks), one spool sender (``detector.spool``), and
+Threads: one capture thread per camera (``detector.video.capture``), one analysis loop (the caller's
+thread: it owns the pipelines, so they need no locks), one spool sender (``detector.live.spool``), and
 optionally the health endpoint. One model instance serves all cameras; the frames each camera has
 ready are analysed together as one batch.
 
@@ -32,7 +32,7 @@ are relative to the working directory.
 
 Snapshots: every ``--snapshot-every-s`` (and at a camera's first analysed frame) the clean analysed
 frame goes as a JPEG to ``PUT /api/v1/cameras/<id>/snapshot``, best effort beside the spool
-(``detector.push.SnapshotUploader``).
+(``detector.live.push.SnapshotUploader``).
 """
 
 from __future__ import annotations
@@ -57,12 +57,10 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import ValidationError
 
-from detector.capture import CapturedFrame, CaptureThread, FrameQueue, Opener, redact
-from detector.evidence import EvidenceWriter
-from detector.incidents import IncidentEngine
-from detector.live_watchdog import OFFLINE_AFTER_S, Transition, Watchdog
-from detector.pipeline import CameraPipeline, PipelineContext
-from detector.push import (
+from detector.evidence.writer import EvidenceWriter
+from detector.incidents.engine import IncidentEngine
+from detector.incidents.pipeline import CameraPipeline, PipelineContext
+from detector.live.push import (
     ALERTS_PATH,
     ServiceClient,
     SnapshotUploader,
@@ -70,7 +68,9 @@ from detector.push import (
     evidence_upload_path,
     service_base,
 )
-from detector.spool import Outgoing, Spool, SpoolSender
+from detector.live.spool import Outgoing, Spool, SpoolSender
+from detector.video.capture import CapturedFrame, CaptureThread, FrameQueue, Opener, redact
+from detector.video.watchdog import OFFLINE_AFTER_S, Transition, Watchdog
 from zones.alert import AlertRecord, ModelRef
 from zones.config import CameraConfig, format_loc, load_camera_config
 from zones.detections import Detections
@@ -153,7 +153,7 @@ class ReplayAnalyser:
     """
 
     def __init__(self, path: Path) -> None:
-        from detector.detections_file import DetectionsFile
+        from detector.model.detections_file import DetectionsFile
 
         replay = DetectionsFile(path)
         self.times: list[float] = []
@@ -1142,7 +1142,7 @@ def _load_configs(paths: Sequence[Path], *, required: bool = True) -> list[Camer
 def _analyser(request: LiveRequest, configs: Sequence[CameraConfig]) -> Analyser:
     if request.detections_from is not None:
         return ReplayAnalyser(request.detections_from)
-    from detector.model import load_detector
+    from detector.model.wrapper import load_detector
 
     maps = {json.dumps(c.class_map, sort_keys=True) for c in configs}
     if len(maps) > 1:

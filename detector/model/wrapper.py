@@ -1,7 +1,7 @@
 """The model wrapper: any ultralytics weights (.pt, exported ONNX / OpenVINO) behind one adapter.
 
 Nothing here downloads: a missing weights file is an input error naming the path. A ``.pt`` runs on
-the fastest inference backend available (``detector.backends``: OpenVINO, ONNX Runtime or PyTorch);
+the fastest inference backend available (``detector.model.backends``: OpenVINO, ONNX Runtime or PyTorch);
 the model's identity (name, SHA-256 of the weights) does not depend on the backend.
 """
 
@@ -20,8 +20,8 @@ import numpy.typing as npt
 import yaml
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError
 
-from detector.adapters import class_lookup, from_ultralytics
-from detector.backends import open_model
+from detector.model.adapters import class_lookup, from_ultralytics
+from detector.model.backends import open_model
 from zones.detections import CLASSES, Detections
 from zones.errors import ModelError
 
@@ -36,7 +36,7 @@ class _HasImage(Protocol):
 
 FrameT = TypeVar("FrameT", bound=_HasImage)
 
-MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 DEFAULT_CONFIDENCE = 0.35
 BATCH = 4
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from zones.errors import InputError
 
-SAMPLES_DIR = Path(__file__).resolve().parent.parent / "sample_videos"
+SAMPLES_DIR = Path(__file__).resolve().parents[2] / "sample_videos"
 START_TOLERANCE_S = 5.0
 
 

@@ -1,0 +1,2 @@
+"""Video room: frame sources (file, RTSP/HTTP, webcam, folder), decoding, prefetch, frame skip, stream health.
+May import: zones (no other detector room)."""
