@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Final, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from sqlalchemy import Select, Subquery, and_, func, or_, select
+from sqlalchemy import Select, Subquery, and_, func, or_, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -802,6 +802,13 @@ def _latest_config(session: Session, camera_id: str, *, for_update: bool = False
     return session.scalars(query).first()
 
 
+def _lock_camera_config(session: Session, camera_id: str) -> None:
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": f"camera-config:{camera_id}"}
+        )
+
+
 def get_camera_config(session: Session, *, camera_id: str, version: int | None = None) -> CameraConfigVersion:
     """The current config of a camera, or the given version of it."""
     if version is None:
@@ -828,9 +835,12 @@ def put_camera_config(
 
     An unchanged config (same canonical JSON) adds none and returns the current version. ``if_match``:
     the version the client last read (412 when the current one is another), ``*`` any existing one.
-    Two concurrent first PUTs of a camera both try version 1: the loser's flush raises IntegrityError
-    and the caller retries the transaction.
+    Concurrent PUTs of one camera queue on a per-camera lock (PostgreSQL: a transaction advisory lock, since
+    ``FOR UPDATE`` locks no row before the first version and, under READ COMMITTED, re-reads the old latest
+    row after the wait; SQLite: writers are serialised already). Should two still race for one version
+    number, the loser's flush raises IntegrityError and the caller retries the transaction.
     """
+    _lock_camera_config(session, camera_id)
     current = _latest_config(session, camera_id, for_update=True)
     if if_match is not None:
         if current is None:
