@@ -26,10 +26,14 @@ import numpy as np
 import shapely
 import yaml
 
-from detector.training import objects as ob
 from detector.training.geometry import F64, Camera, Image, Obj
-from detector.training.objects import Frame
-from detector.training.scenes import Ground, Layout, Look, Scene, _make_blocks, make_materials
+from detector.training.objects import distractors, stalls, structures
+from detector.training.objects.common import Frame
+from detector.training.objects.laundry import laundry_line
+from detector.training.scenes.ground import Ground, make_materials
+from detector.training.scenes.layout import Layout, make_blocks
+from detector.training.scenes.light import Look
+from detector.training.scenes.scene import Scene
 
 FPS = 25
 WIDTH, HEIGHT = 960, 540
@@ -109,7 +113,7 @@ def walker(
     yaw = math.atan2(d[1], d[0]) + math.pi / 2  # a person's front faces -v; walk along u... turned sideways
     seed = int(rng.integers(2**31))
     poses = [
-        ob.person(np.random.default_rng(seed), Frame((0, 0, 0), yaw), umbrella=umbrella, bag=None, stride=s)
+        distractors.person(np.random.default_rng(seed), Frame((0, 0, 0), yaw), umbrella=umbrella, bag=None, stride=s)
         for s in (-0.22, 0.0, 0.22, 0.0)
     ]
     return Mover(poses, np.array([start[0], start[1], 0.0]), d / dist * speed, t0, t0 + dist / speed, stride_period=0.9)
@@ -117,7 +121,7 @@ def walker(
 
 def driver(rng: np.random.Generator, y: float, x0: float, x1: float, t0: float, speed: float) -> Mover:
     direction = 1.0 if x1 > x0 else -1.0
-    car = ob.car(rng, Frame((0, 0, 0), 0.0 if direction > 0 else math.pi))
+    car = distractors.car(rng, Frame((0, 0, 0), 0.0 if direction > 0 else math.pi))
     return Mover([car], np.array([x0, y, 0.0]), np.array([direction * speed, 0, 0]), t0, t0 + abs(x1 - x0) / speed)
 
 
@@ -185,9 +189,9 @@ def _scene(
 ) -> Scene:
     rng = np.random.default_rng(seed)
     lay = Layout(road_w, walk_far, walk_near, 0.15, False, [], -70.0, 200.0, [])
-    far, gaps = _make_blocks(rng, +1, lay.y_far, lay.x_min, lay.x_max, False, 0.0)
-    near, _ = _make_blocks(rng, -1, lay.y_near, lay.x_min, lay.x_max, False, 0.0)
-    back, _ = _make_blocks(rng, +1, lay.y_far + 22, lay.x_min, lay.x_max, False, 0.3)
+    far, gaps = make_blocks(rng, +1, lay.y_far, lay.x_min, lay.x_max, False, 0.0)
+    near, _ = make_blocks(rng, -1, lay.y_near, lay.x_min, lay.x_max, False, 0.0)
+    back, _ = make_blocks(rng, +1, lay.y_far + 22, lay.x_min, lay.x_max, False, 0.3)
     for b in back:
         b.back, b.shop = True, False
     lay.blocks, lay.gaps = far + near + back, gaps
@@ -234,7 +238,7 @@ def _lamps(sc: Scene, xs: list[float], rng: np.random.Generator) -> list[Static]
     out = []
     for i, x in enumerate(xs):
         side = 1 if i % 2 == 0 else -1
-        lamp = ob.street_lamp(
+        lamp = distractors.street_lamp(
             rng, Frame((x, side * (sc.lay.road_w / 2 + 0.5), 0), 0.0 if side > 0 else math.pi), lit=sc.look.night
         )
         out.append(Static(lamp))
@@ -247,9 +251,9 @@ def _street_furniture(sc: Scene, rng: np.random.Generator, x0: float, x1: float)
     out: list[Static] = []
     yk = sc.lay.road_w / 2 + 0.8
     for x in np.arange(x0, x1, 12.0):
-        out.append(Static(ob.tree(rng, Frame((float(x), yk, 0), 0))))
+        out.append(Static(distractors.tree(rng, Frame((float(x), yk, 0), 0))))
     for k in range(2):
-        out.append(Static(ob.bin_box(rng, Frame((x0 + 5 + k * 11, sc.lay.y_far - 0.6, 0), 0))))
+        out.append(Static(distractors.bin_box(rng, Frame((x0 + 5 + k * 11, sc.lay.y_far - 0.6, 0), 0))))
     return out
 
 
@@ -271,16 +275,16 @@ def clip_street_day(seed: int = 7001) -> Clip:
     statics = _lamps(sc, [0.0, 26.0], rng) + _street_furniture(sc, rng, 2.0, 30.0)
     sc.render_background()
     yk = lay.road_w / 2 + 1.0  # kerb side of the far pavement
-    stall = ob.umbrella_stall(np.random.default_rng(seed + 2), Frame((9.0, yk + 0.3, 0), 0.0))
+    stall = stalls.umbrella_stall(np.random.default_rng(seed + 2), Frame((9.0, yk + 0.3, 0), 0.0))
     statics.append(Static(stall, 8.0, 46.0, ("street_vending", "sidewalk-north"), (9.0, yk + 0.3)))
-    vendor = ob.person(np.random.default_rng(seed + 3), Frame((9.6, yk + 1.0, 0), math.pi))
+    vendor = distractors.person(np.random.default_rng(seed + 3), Frame((9.6, yk + 1.0, 0), math.pi))
     statics.append(Static(vendor, 8.0, 46.0))
     # Clear of the stall's umbrella as the camera sees it: evidence an officer can use.
     goods_x = 22.0
-    goods = ob.shop_goods(np.random.default_rng(seed + 5), Frame((goods_x, lay.y_far - 0.6, 0), 0.0))
+    goods = stalls.shop_goods(np.random.default_rng(seed + 5), Frame((goods_x, lay.y_far - 0.6, 0), 0.0))
     statics.append(Static(goods, 14.0, None, ("storefront_overflow", "shopfront-north"), (goods_x, lay.y_far - 0.6)))
     movers: list[Mover] = []
-    cart = ob.tricycle_cart(np.random.default_rng(seed + 4), Frame((0, 0, 0), math.pi), rider=True)
+    cart = stalls.tricycle_cart(np.random.default_rng(seed + 4), Frame((0, 0, 0), math.pi), rider=True)
     # Behind the stall, inside the no-vending zone, never stopping: it must raise no alert.
     movers.append(
         Mover([cart], np.array([30.0, lay.y_far - 2.6, 0.0]), np.array([-0.55, 0.0, 0.0]), 18.0, 18.0 + 34 / 0.55)
@@ -357,11 +361,11 @@ def clip_residential_day(seed: int = 7101) -> Clip:
     ]
     statics = _lamps(sc, [-2.0, 24.0], rng) + _street_furniture(sc, rng, 1.0, 26.0)
     sc.render_background()
-    shed = ob.shed(np.random.default_rng(seed + 2), Frame((14.0, lay.y_far - 1.6, 0), 0.0), against_wall=True)
+    shed = structures.shed(np.random.default_rng(seed + 2), Frame((14.0, lay.y_far - 1.6, 0), 0.0), against_wall=True)
     statics.append(Static(shed, 0.0, None, ("illegal_structure", "pavement-north-structures"), (14.0, lay.y_far - 1.6)))
     p0 = np.array([4.0, lay.y_far - 2.6, 1.9])
     p1 = np.array([8.5, lay.y_far - 2.4, 1.9])
-    laundry = ob.laundry_line(np.random.default_rng(seed + 3), p0, p1, poles=True, sag=0.12)
+    laundry = laundry_line(np.random.default_rng(seed + 3), p0, p1, poles=True, sag=0.12)
     statics.append(
         Static(
             laundry,
@@ -414,13 +418,19 @@ def clip_night_market(seed: int = 7201) -> Clip:
     statics = _lamps(sc, [2.0, 12.0, 22.0], rng) + _street_furniture(sc, rng, 3.0, 26.0)
     sc.render_background()
     yk = lay.road_w / 2 + 1.2
-    builders: list[Callable[[np.random.Generator, Frame], Obj]] = [ob.awning_stall, ob.umbrella_stall, ob.awning_stall]
+    builders: list[Callable[[np.random.Generator, Frame], Obj]] = [
+        stalls.awning_stall,
+        stalls.umbrella_stall,
+        stalls.awning_stall,
+    ]
     for i, (x, build) in enumerate(zip((5.0, 10.0, 15.0), builders, strict=True)):
         stall = build(np.random.default_rng(seed + 10 + i), Frame((x, yk, 0), 0.0))
         statics.append(Static(stall, 0.0, None))  # legal: inside the allowed window
-        statics.append(Static(ob.person(np.random.default_rng(seed + 20 + i), Frame((x + 0.3, yk + 1.2, 0), math.pi))))
+        statics.append(
+            Static(distractors.person(np.random.default_rng(seed + 20 + i), Frame((x + 0.3, yk + 1.2, 0), math.pi)))
+        )
     movers: list[Mover] = []
-    cart = ob.vendor_cart(np.random.default_rng(seed + 4), Frame((0, 0, 0), 0.0))
+    cart = stalls.vendor_cart(np.random.default_rng(seed + 4), Frame((0, 0, 0), 0.0))
     movers.append(
         Mover([cart], np.array([-4.0, -lay.road_w / 2 + 0.9, 0.0]), np.array([0.6, 0.0, 0.0]), 10.0, 10.0 + 36 / 0.6)
     )
