@@ -34,6 +34,7 @@ from service.core.ssrf import Resolver, check_webhook_url
 from service.models import OutboxMessage, WebhookDelivery, WebhookEndpoint
 
 log = logging.getLogger("streetwatch.relay")
+_OWNER_MAX = 64 - 13  # WebhookDelivery.lease_owner is String(64); a token adds ":" + 12 hex
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,9 @@ class Relay:
         self.clock = clock
         self.rng = rng or random.Random()
         self.resolve = resolve
-        self.owner = owner or f"{socket.gethostname()}:{uuid.uuid4().hex[:8]}"
+        # Cut to fit: a lease token is the owner plus 13 characters, in lease_owner VARCHAR(64); a longer
+        # host name (Kubernetes pod names reach 63) made every lease fail on PostgreSQL.
+        self.owner = (owner or f"{socket.gethostname()[: _OWNER_MAX - 9]}:{uuid.uuid4().hex[:8]}")[:_OWNER_MAX]
         self._client = client or httpx.Client(timeout=settings.relay_timeout_s, follow_redirects=False)
         self._owns_client = client is None
         self._pool = ThreadPoolExecutor(max_workers=settings.relay_batch, thread_name_prefix="relay-send")
