@@ -10,6 +10,8 @@ libx264, GOP 50 (like a street camera). Measured in one run on the same machine:
   each part buys is measured in the same run: decoding ahead in a thread, analysing every other key
   frame, reusing detections of unchanged frames, and all of them off (the audit before issue #7,
   except that the model's warm-up now counts as loading, outside ``processing_s``);
+- the same audit with every zone opting in to ``sidewalk_obstruction`` (issue #16): what the
+  stationary-object finder and its crop inferences cost;
 - decoding every frame with OpenCV (what any tool pays before analysing anything);
 - ultralytics predicting every frame, the naive approach: timed on the first ``naive_frames`` frames
   (decode + predict each) and scaled to the whole clip;
@@ -124,6 +126,19 @@ def default_dwell_camera(out: Path) -> Path:
     return out
 
 
+def obstruction_camera(out: Path) -> Path:
+    """The sample camera with every zone also opting in to ``sidewalk_obstruction``: the stationary-object
+    finder runs on every analysed frame and the model on a crop around each region it holds."""
+    import yaml
+
+    config = yaml.safe_load(CLIP.with_suffix(".camera.yaml").read_text(encoding="utf-8"))
+    for zone in config["zones"]:
+        zone["categories"] = [*zone["categories"], "sidewalk_obstruction"]
+    config["source"] = str(CLIP.with_suffix(".mp4"))
+    out.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
+    return out
+
+
 def streetwatch_audit(video: Path, out: Path, camera: Path | None = None) -> tuple[dict[str, Any], float]:
     """The real command with default settings: its summary and the command's whole wall time."""
     streetwatch = Path(sys.executable).with_name("streetwatch")
@@ -139,10 +154,11 @@ def streetwatch_audit(video: Path, out: Path, camera: Path | None = None) -> tup
     return dict(json.loads((out / "summary.json").read_text())), wall
 
 
-def audit_variant(video: Path, out: Path, **settings: Any) -> dict[str, Any]:
+def audit_variant(video: Path, out: Path, camera: Path | None = None, **settings: Any) -> dict[str, Any]:
     from detector.audit.runner import AuditRequest, run_audit
 
-    request = AuditRequest(videos=[video], camera=CLIP.with_suffix(".camera.yaml"), out=out, progress=False)
+    camera = camera or CLIP.with_suffix(".camera.yaml")
+    request = AuditRequest(videos=[video], camera=camera, out=out, progress=False)
     for name, value in settings.items():
         setattr(request, name, value)
     return run_audit(request)
@@ -155,6 +171,7 @@ def _figures(summary: dict[str, Any]) -> dict[str, Any]:
         "frames_inferred": summary.get("frames_inferred"),
         "frames_reused": summary.get("frames_reused"),
         "alerts": sum(summary["alerts"].values()),
+        "crops_inferred": summary.get("crops_inferred"),
     }
 
 
@@ -164,6 +181,7 @@ def run(naive_frames: int = 50, duration_s: float = DURATION_S, *, static: bool 
         video = make_clip(work / "street_1080p.mp4", duration_s)
         summary, wall = streetwatch_audit(video, work / "audit")
         ablations = {name: _figures(audit_variant(video, work / name, **s)) for name, s in ABLATIONS.items()}
+        finder = _figures(audit_variant(video, work / "finder", camera=obstruction_camera(work / "finder.yaml")))
         still = None
         if static:
             still_clip = make_static_clip(work / "still_1080p.mp4", duration_s)
@@ -181,6 +199,7 @@ def run(naive_frames: int = 50, duration_s: float = DURATION_S, *, static: bool 
         "audit_command_wall_s": round(wall, 2),
         "audit_command_realtime_factor_incl_startup": round(duration_s / wall, 2),
         "fast_path_parts_off": ablations,
+        "with_obstruction_finder": finder,
         "opencv_decode_every_frame_realtime_factor": round(decode, 2),
         "naive_predict_every_frame_realtime_factor": round(naive, 3),
         "audit_vs_naive": round(audit / naive, 1),

@@ -69,14 +69,14 @@ def _bogota(out: Path) -> Path | None:
 def _at_thresholds(card: Any, data: Path, negatives: Path) -> dict[str, Any]:
     from detector.model.wrapper import Detector, class_thresholds
     from detector.training.calibrate import COLLECT_CONFIDENCE, collect
-    from zones.detections import CLASSES
+    from zones.detections import MODEL_CLASSES
 
     detector = Detector.from_card(card, confidence=COLLECT_CONFIDENCE)
     sightings = collect(detector, data, split="test", negatives=negatives)
     thresholds = class_thresholds(card.confidence)
     per_class = {}
     false = 0.0
-    for class_id, name in enumerate(CLASSES):
+    for class_id, name in enumerate(MODEL_CLASSES):
         stats = sightings.at(class_id, float(thresholds[class_id]))
         per_class[name] = {
             "threshold": float(thresholds[class_id]),

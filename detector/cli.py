@@ -17,6 +17,7 @@ from typing import Annotated, Any
 
 import typer
 
+from detector.live.command import run
 from zones.errors import InputError
 
 # No code path may reach the network: ultralytics must never try to download weights, fonts or
@@ -143,6 +144,25 @@ def audit(
             "half the camera's max_gap_s).",
         ),
     ] = None,
+    ray: Annotated[
+        str | None,
+        typer.Option(
+            "--ray",
+            help="Spread the audit over a Ray cluster: 'auto' (the running cluster, else one on this machine) or "
+            "its ADDRESS. Each video, and each segment of a long one, is a task. Needs pip install "
+            "'streetwatch[ray]'.",
+        ),
+    ] = None,
+    ray_workers: Annotated[
+        int | None,
+        typer.Option("--ray-workers", min=1, max=4096, help="Tasks at once (default: the cluster's CPUs / 2)."),
+    ] = None,
+    ray_segment_s: Annotated[
+        float,
+        typer.Option(
+            "--ray-segment-s", min=10.0, max=86400.0, help="With --ray: cut videos longer than this into segments."
+        ),
+    ] = 1800.0,
 ) -> None:
     """Audit recorded video: alerts.jsonl, summary.json, report.html and evidence in --out."""
     from detector.audit.runner import DEFAULT_KEYFRAME_INTERVAL_S, AuditRequest, run_audit
@@ -150,22 +170,26 @@ def audit(
     if camera == Path() or out == Path():
         raise InputError("audit needs --camera CAMERA.yaml and --out DIR")
     _use_backend(backend)
-    summary = run_audit(
-        AuditRequest(
-            videos=list(videos or []),
-            camera=camera,
-            out=out,
-            model=model,
-            detections_from=detections_from,
-            sample_fps=sample_fps,
-            start_time=_start_time(start_time),
-            push=push,
-            token=token,
-            change_threshold=reuse_threshold,
-            max_reuse_s=max_reuse_s,
-            keyframe_interval_s=DEFAULT_KEYFRAME_INTERVAL_S if keyframe_interval is None else keyframe_interval,
-        )
+    request = AuditRequest(
+        videos=list(videos or []),
+        camera=camera,
+        out=out,
+        model=model,
+        detections_from=detections_from,
+        sample_fps=sample_fps,
+        start_time=_start_time(start_time),
+        push=push,
+        token=token,
+        change_threshold=reuse_threshold,
+        max_reuse_s=max_reuse_s,
+        keyframe_interval_s=DEFAULT_KEYFRAME_INTERVAL_S if keyframe_interval is None else keyframe_interval,
     )
+    if ray is not None:
+        from detector.audit.distributed import run_audit_ray
+
+        summary = run_audit_ray(request, ray, ray_workers, ray_segment_s)
+    else:
+        summary = run_audit(request)
     found = sum(summary["alerts"].values())
     typer.echo(
         f"{found} violation(s) in {summary['duration_s']:.0f} s of video "
@@ -517,101 +541,7 @@ def demo(
     raise typer.Exit(run_demo(workdir, port=port, keep_serving=serve_on))
 
 
-@app.command()
-def run(
-    camera: Annotated[
-        list[Path] | None,
-        typer.Option("--camera", help="Camera config YAML (DESIGN §3.2); repeat for several cameras."),
-    ] = None,
-    push: Annotated[
-        str | None, typer.Option("--push", help="Service URL to push alert records and camera status to.")
-    ] = None,
-    token: Annotated[str | None, typer.Option("--token", help="Bearer token (default $STREETWATCH_TOKEN).")] = None,
-    model: ModelOption = None,
-    detections_from: Annotated[
-        Path | None,
-        typer.Option(
-            "--detections-from",
-            help="Replay a detections file (§3.3) instead of the model; t counts seconds from each camera's "
-            "first frame (tests, demos).",
-        ),
-    ] = None,
-    analysis_fps: Annotated[
-        float,
-        typer.Option(
-            "--analysis-fps",
-            min=0.05,
-            max=30.0,
-            help="Frames analysed per second per camera. Where the camera's key frames come at least this "
-            "often (GOP ≤ 1.25/F s), only key frames are decoded.",
-        ),
-    ] = 0.5,
-    state_dir: Annotated[
-        Path, typer.Option("--state-dir", help="Spool of unsent records, engine state and evidence.")
-    ] = Path("streetwatch-state"),
-    health_port: Annotated[
-        int | None, typer.Option("--health-port", min=1, max=65535, help="Serve GET /healthz on this port.")
-    ] = None,
-    health_host: Annotated[str, typer.Option("--health-host", help="Address for --health-port.")] = "127.0.0.1",
-    evidence: Annotated[
-        bool, typer.Option("--evidence/--no-evidence", help="Write snapshots and clips under --state-dir.")
-    ] = True,
-    backend: BackendOption = None,
-    config_from: Annotated[
-        str | None,
-        typer.Option(
-            "--config-from",
-            help="Service URL to take camera configs from (GET /api/v1/camera-configs): every camera configured "
-            "there, or those of --camera-id; new versions are picked up without a restart. Combines with --camera. "
-            "--push defaults to it.",
-        ),
-    ] = None,
-    camera_id: Annotated[
-        list[str] | None,
-        typer.Option("--camera-id", help="With --config-from: run only this camera (repeat for several)."),
-    ] = None,
-    config_poll_s: Annotated[
-        float,
-        typer.Option("--config-poll-s", min=0.1, max=86400.0, help="How often --config-from is polled, seconds."),
-    ] = 30.0,
-    snapshot_every_s: Annotated[
-        float,
-        typer.Option(
-            "--snapshot-every-s",
-            min=0.0,
-            max=86400.0,
-            help="Upload each camera's clean frame (JPEG) to the service this often, and at its first frame; 0: off.",
-        ),
-    ] = 300.0,
-) -> None:
-    """Live mode: analyse cameras continuously, push alerts and camera status to the service."""
-    from detector.live.runner import LiveRequest, configure_logging, run_live
-
-    push = push or config_from
-    if not (camera or config_from) or not push:
-        raise InputError("run needs --camera CAMERA.yaml (one or more) or --config-from URL, and --push URL")
-    configure_logging()  # live mode's own line format, before --backend would add the plain one
-    _use_backend(backend)
-    raise typer.Exit(
-        run_live(
-            LiveRequest(
-                cameras=list(camera or []),
-                push=push,
-                token=token,
-                model=model,
-                detections_from=detections_from,
-                analysis_fps=analysis_fps,
-                state_dir=state_dir,
-                health_port=health_port,
-                health_host=health_host,
-                evidence=evidence,
-                config_from=config_from,
-                camera_ids=list(camera_id or []),
-                config_poll_s=config_poll_s,
-                snapshot_every_s=snapshot_every_s,
-            )
-        )
-    )
+app.command()(run)  # live mode, whose options are in detector/live/command.py
 
 
 _plugins_registered = False

@@ -266,8 +266,12 @@ def dataset_export(
         database.dispose()
     verdicts = ", ".join(f"{n} {v}" for v, n in sorted(report.by_verdict.items())) or "none"
     splits = ", ".join(f"{s} {n}" for s, n in sorted(report.total_by_split.items())) or "empty"
+    skipped = ""
+    if report.skipped:
+        classes = ", ".join(f"{n} {c}" for c, n in sorted(report.skipped.items()))
+        skipped = f"; skipped {report.skipped.total()} filed case(s) of classes the model has none of ({classes})"
     typer.echo(
-        f"streetwatch: exported {report.added} new verdict(s) ({verdicts}); {report.already} already in "
+        f"streetwatch: exported {report.added} new verdict(s) ({verdicts}){skipped}; {report.already} already in "
         f"manifest.jsonl; dataset now: {splits}",
         err=True,
     )

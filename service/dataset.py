@@ -5,14 +5,22 @@ of an ultralytics YOLO dataset. The verdict is the case's latest audit-trail cha
 that files or rejects it (a filed case that moved on to dispatched/handled/closed still counts). The
 image is the case's ``snapshot_clean`` evidence; a filed case is labelled with the operator's corrected
 box (``CaseChange.label``) or else the case's own box and class; a rejected case gets an empty label
-file (a hard negative).
+file (a hard negative), whatever its category.
+
+The dataset is for the detector model, whose classes are ``zones.detections.MODEL_CLASSES``. A filed
+case whose label would be of another of our object classes (``object``: a ``sidewalk_obstruction`` found
+by the stationary-object finder, or an operator's label of that class) has no class id there: it is
+*skipped*, i.e. no image and no label are written (its snapshot is not even read) and its manifest line
+says why. A rejected case of such a class stays a hard negative like any other: the operator found no
+violation in the snapshot, and the model, which reported nothing of its classes there, should go on
+doing so.
 
 Layout written under ``DIR``::
 
     images/{train,val}/<case id>.jpg     the clean snapshot, byte for byte (.png/.webp if it is one)
     labels/{train,val}/<case id>.txt     ``class cx cy w h`` normalised; empty for rejected cases
     data.yaml                            path, train, val, names {0: stall, 1: laundry, 2: structure}
-    manifest.jsonl                       one line per exported case (see ``ManifestEntry``)
+    manifest.jsonl                       one line per exported or skipped case (see ``_manifest_entry``)
 
 The split is a pure function of (camera, local calendar day of the case's ``started_at``): frames of one
 camera on one day are near-duplicates and must never straddle train and val, and an item never moves
@@ -57,11 +65,14 @@ from service import crud
 from service.core.db import Database
 from service.core.errors import NotFound
 from service.models import AlertRecordRow, Case, CaseChange
-from zones.detections import CLASSES
+from zones.detections import CLASSES, MODEL_CLASSES
 from zones.errors import InputError
 
-CLASS_NAMES: Final[tuple[str, ...]] = tuple(CLASSES)
+CLASS_NAMES: Final[tuple[str, ...]] = tuple(MODEL_CLASSES)
+"""The dataset's classes: those of the detector model, in its class-id order."""
 CLASS_IDS: Final[dict[str, int]] = {name: index for index, name in enumerate(CLASS_NAMES)}
+OUR_CLASSES: Final[tuple[str, ...]] = tuple(CLASSES)
+"""Every object class a case or a review label may hold (the model's and ``object``)."""
 VERDICT_ACTIONS: Final[dict[str, Literal["filed", "rejected"]]] = {"file": "filed", "reject": "rejected"}
 CLEAN_SNAPSHOT: Final = "snapshot_clean"
 MANIFEST: Final = "manifest.jsonl"
@@ -216,8 +227,8 @@ def read_snapshot(session: Session, case: Case, *, evidence_dir: Path | None) ->
     return Snapshot(data=data, sha256=digest, width=width, height=height, suffix=suffix)
 
 
-def clip_box(raw: Any, width: int, height: int, what: str) -> tuple[float, float, float, float]:
-    """``[x1, y1, x2, y2]`` pixels clipped to the image; a box with no area left is a problem."""
+def pixel_box(raw: Any, what: str) -> tuple[float, float, float, float]:
+    """``[x1, y1, x2, y2]``: four finite numbers (pixels), else a problem."""
     if not (
         isinstance(raw, list | tuple)
         and len(raw) == 4
@@ -225,6 +236,12 @@ def clip_box(raw: Any, width: int, height: int, what: str) -> tuple[float, float
     ):
         raise _CaseProblem(f"{what} {raw!r} is not [x1, y1, x2, y2] in pixels")
     x1, y1, x2, y2 = (float(v) for v in raw)
+    return (x1, y1, x2, y2)
+
+
+def clip_box(raw: Any, width: int, height: int, what: str) -> tuple[float, float, float, float]:
+    """``[x1, y1, x2, y2]`` pixels clipped to the image; a box with no area left is a problem."""
+    x1, y1, x2, y2 = pixel_box(raw, what)
     cx1, cx2 = min(max(x1, 0.0), width), min(max(x2, 0.0), width)
     cy1, cy2 = min(max(y1, 0.0), height), min(max(y2, 0.0), height)
     if not (cx2 > cx1 and cy2 > cy1):
@@ -240,9 +257,47 @@ def yolo_line(class_id: int, box: tuple[float, float, float, float], width: int,
 
 
 def _class_of(value: Any, what: str) -> str:
-    if value not in CLASS_IDS:
-        raise _CaseProblem(f"{what} {value!r} is not one of {', '.join(CLASS_NAMES)}")
+    if value not in OUR_CLASSES:
+        raise _CaseProblem(f"{what} {value!r} is not one of {', '.join(OUR_CLASSES)}")
     return str(value)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What one case's verdict says before its snapshot is read: the class and the unclipped box of its
+    label (of the case itself when rejected or filed without the operator's label)."""
+
+    verdict: Literal["filed", "rejected"]
+    object_class: str
+    raw_bbox: Any
+    label_from: Literal["operator", "model"]
+
+    @property
+    def bbox_name(self) -> str:
+        """How messages name the box."""
+        return "verdict label bbox" if self.label_from == "operator" else "case bbox"
+
+    @property
+    def skip_reason(self) -> str | None:
+        """Why a filed case cannot become a label of the model's dataset; None when it can."""
+        if self.verdict == "filed" and self.object_class not in CLASS_IDS:
+            return (
+                f"object class {self.object_class!r} is not a class of the model ({', '.join(CLASS_NAMES)}), "
+                "so the case is left out of the dataset"
+            )
+        return None
+
+
+def claim_of(case: Case, change: CaseChange) -> Claim:
+    verdict = VERDICT_ACTIONS[str(change.action)]
+    label = change.label if verdict == "filed" else None
+    if label is not None:
+        if not isinstance(label, dict) or "bbox" not in label or "object_class" not in label:
+            raise _CaseProblem(f"verdict label {label!r} is not {{'bbox': [x1, y1, x2, y2], 'object_class': …}}")
+        object_class = _class_of(label["object_class"], "verdict label object_class")
+        return Claim(verdict="filed", object_class=object_class, raw_bbox=label["bbox"], label_from="operator")
+    object_class = _class_of(case.object_class, "case object_class")
+    return Claim(verdict=verdict, object_class=object_class, raw_bbox=case.bbox, label_from="model")
 
 
 @dataclass(frozen=True)
@@ -255,18 +310,9 @@ class Verdict:
     label_from: Literal["operator", "model"]
 
 
-def verdict_of(case: Case, change: CaseChange, snapshot: Snapshot) -> Verdict:
-    verdict = VERDICT_ACTIONS[str(change.action)]
-    label = change.label if verdict == "filed" else None
-    if label is not None:
-        if not isinstance(label, dict) or "bbox" not in label or "object_class" not in label:
-            raise _CaseProblem(f"verdict label {label!r} is not {{'bbox': [x1, y1, x2, y2], 'object_class': …}}")
-        object_class = _class_of(label["object_class"], "verdict label object_class")
-        box = clip_box(label["bbox"], snapshot.width, snapshot.height, "verdict label bbox")
-        return Verdict(verdict="filed", object_class=object_class, bbox=box, label_from="operator")
-    object_class = _class_of(case.object_class, "case object_class")
-    box = clip_box(case.bbox, snapshot.width, snapshot.height, "case bbox")
-    return Verdict(verdict=verdict, object_class=object_class, bbox=box, label_from="model")
+def verdict_of(claim: Claim, snapshot: Snapshot) -> Verdict:
+    box = clip_box(claim.raw_bbox, snapshot.width, snapshot.height, claim.bbox_name)
+    return Verdict(verdict=claim.verdict, object_class=claim.object_class, bbox=box, label_from=claim.label_from)
 
 
 def ls_rectangle(
@@ -328,6 +374,7 @@ class ExportReport:
     already: int = 0
     by_split: Counter[str] = field(default_factory=Counter)
     by_verdict: Counter[str] = field(default_factory=Counter)
+    skipped: Counter[str] = field(default_factory=Counter)  # new cases kept out, by object class
     total_by_split: Counter[str] = field(default_factory=Counter)
 
     @property
@@ -407,9 +454,15 @@ def _stage_case(
     fmt: ExportFormat,
     image_url_prefix: str,
 ) -> _Staged:
-    snapshot = read_snapshot(session, case, evidence_dir=evidence_dir)
-    verdict = verdict_of(case, change, snapshot)
+    claim = claim_of(case, change)
     split = split_for(case.camera_id, day, val_fraction)
+    skip_reason = claim.skip_reason
+    if skip_reason is not None:
+        box = pixel_box(claim.raw_bbox, claim.bbox_name)
+        entry = _manifest_entry(case, change, day=day, split=split, claim=claim, bbox=box, skipped=skip_reason)
+        return _Staged(entry=entry, files=(), task=None)
+    snapshot = read_snapshot(session, case, evidence_dir=evidence_dir)
+    verdict = verdict_of(claim, snapshot)
     image_name = f"{case.id}{snapshot.suffix}"
     image_rel = f"images/{split}/{image_name}" if fmt == "yolo" else f"images/{image_name}"
     files: list[tuple[Path, Path]] = []
@@ -433,18 +486,10 @@ def _stage_case(
         model_class = _class_of(case.object_class, "case object_class")
         model_box = clip_box(case.bbox, snapshot.width, snapshot.height, "case bbox")
         model = case.model if isinstance(case.model, dict) else {}
-        task = {
-            "data": {
-                "image": image_url_prefix + image_rel,
-                "case_id": case.id,
-                "camera_id": case.camera_id,
-                "day": day,
-                "split": split,
-                "verdict": verdict.verdict,
-                "reviewer": change.actor,
-                "reason": change.reason,
-            },
-            "predictions": [
+        # The label config offers the model's classes only: a case of another class (``object``, found by
+        # the stationary-object finder) comes without a pre-annotation.
+        predictions = (
+            [
                 {
                     "model_version": str(model.get("name") or "unknown"),
                     "score": float(case.confidence),
@@ -459,27 +504,64 @@ def _stage_case(
                         )
                     ],
                 }
-            ],
+            ]
+            if model_class in CLASS_IDS
+            else []
+        )
+        task = {
+            "data": {
+                "image": image_url_prefix + image_rel,
+                "case_id": case.id,
+                "camera_id": case.camera_id,
+                "day": day,
+                "split": split,
+                "verdict": verdict.verdict,
+                "reviewer": change.actor,
+                "reason": change.reason,
+            },
+            "predictions": predictions,
         }
-    entry = {
+    entry = _manifest_entry(
+        case, change, day=day, split=split, claim=claim, bbox=verdict.bbox, snapshot=snapshot, image=image_rel
+    )
+    return _Staged(entry=entry, files=tuple(files), task=task)
+
+
+def _manifest_entry(
+    case: Case,
+    change: CaseChange,
+    *,
+    day: str,
+    split: str,
+    claim: Claim,
+    bbox: tuple[float, float, float, float],
+    snapshot: Snapshot | None = None,
+    image: str | None = None,
+    skipped: str | None = None,
+) -> dict[str, Any]:
+    """One line of manifest.jsonl. ``split`` is the (camera, day) group's; ``image``, ``sha256``, ``width``
+    and ``height`` are null and ``skipped`` says why when the case was kept out of the dataset (see the
+    module docstring); ``bbox`` is the label's box in snapshot pixels, clipped to the snapshot when it was
+    read. Cases in the manifest, skipped ones included, are not looked at again by later runs."""
+    return {
         "case_id": case.id,
         "camera_id": case.camera_id,
         "time": change.at.astimezone(UTC).isoformat(),
         "day": day,
         "split": split,
-        "image": image_rel,
-        "sha256": snapshot.sha256,
-        "width": snapshot.width,
-        "height": snapshot.height,
-        "verdict": verdict.verdict,
+        "image": image,
+        "sha256": snapshot.sha256 if snapshot is not None else None,
+        "width": snapshot.width if snapshot is not None else None,
+        "height": snapshot.height if snapshot is not None else None,
+        "verdict": claim.verdict,
         "reviewer": change.actor,
         "reviewer_role": change.actor_role,
         "reason": change.reason,
-        "object_class": verdict.object_class,
-        "bbox": list(verdict.bbox),
-        "label_from": verdict.label_from,
+        "object_class": claim.object_class,
+        "bbox": list(bbox),
+        "label_from": claim.label_from,
+        "skipped": skipped,
     }
-    return _Staged(entry=entry, files=tuple(files), task=task)
 
 
 def _problem_message(problems: Sequence[str], total: int) -> str:
@@ -515,7 +597,7 @@ def export_dataset(
     previous = read_manifest(manifest_path)
     known = {entry["case_id"] for entry in previous}
     report = ExportReport(out=out, format=fmt)
-    report.total_by_split.update(str(entry.get("split")) for entry in previous)
+    report.total_by_split.update(str(entry.get("split")) for entry in previous if not entry.get("skipped"))
     prefix = image_url_prefix if image_url_prefix is not None else f"/data/local-files/?d={out.name}/"
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
@@ -556,6 +638,9 @@ def export_dataset(
         if failed and created:
             shutil.rmtree(out, ignore_errors=True)
     for item in staged:
+        if item.entry["skipped"]:
+            report.skipped[str(item.entry["object_class"])] += 1
+            continue
         report.added += 1
         report.by_split[item.entry["split"]] += 1
         report.by_verdict[item.entry["verdict"]] += 1

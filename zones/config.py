@@ -44,7 +44,7 @@ from pydantic_core import PydanticCustomError
 from shapely.validation import explain_validity
 
 from zones.alert import GridRef
-from zones.categories import DEFAULT_MAX_GAP_S, Anchor, Category, ObjectClass
+from zones.categories import CATEGORIES, DEFAULT_MAX_GAP_S, Anchor, Category, ModelClass
 from zones.errors import ConfigError
 from zones.schedule import DAYS, Day, Window, parse_hhmm
 
@@ -233,7 +233,7 @@ class ZoneConfig(PolygonOwner):
 
     name: str = Field(min_length=1, max_length=128, description="Zone name, unique within the camera.")
     categories: list[Category] = Field(
-        min_length=1, max_length=4, description="Violation categories this zone makes illegal."
+        min_length=1, max_length=len(CATEGORIES), description="Violation categories this zone makes illegal."
     )
     dwell_s: float | None = Field(
         default=None, gt=0, le=7 * 86400, description="Per-zone dwell override in seconds (default per category)."
@@ -387,7 +387,7 @@ class CameraConfig(_Strict):
     exclude: list[ExcludeMask] = Field(
         default_factory=list, max_length=256, description="Masks: detections anchored here are ignored."
     )
-    class_map: dict[Annotated[str, Field(min_length=1, max_length=128)], ObjectClass] | None = Field(
+    class_map: dict[Annotated[str, Field(min_length=1, max_length=128)], ModelClass] | None = Field(
         default=None, description="Model class name -> stall | laundry | structure, for foreign models."
     )
     max_gap_s: float = Field(

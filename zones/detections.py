@@ -7,14 +7,19 @@ incidents, service) works on this type only, so it can be tested on replayed det
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
 import numpy as np
 import numpy.typing as npt
 
-CLASSES: Final[tuple[str, ...]] = ("stall", "laundry", "structure")
-"""Our object classes; ``class_id`` indexes this tuple."""
+MODEL_CLASSES: Final[tuple[str, ...]] = ("stall", "laundry", "structure")
+"""The classes the detector model is trained on and outputs."""
+
+CLASSES: Final[tuple[str, ...]] = (*MODEL_CLASSES, "object")
+"""Our object classes; ``class_id`` indexes this tuple. ``object`` (class id 3) is what the stationary-object
+finder reports: something new that stays and that the model does not call one of ``MODEL_CLASSES``."""
 
 CLASS_IDS: Final[dict[str, int]] = {name: i for i, name in enumerate(CLASSES)}
 
@@ -44,8 +49,7 @@ class Detections:
         n = len(xyxy)
         if len(confidence) != n or len(class_id) != n:
             raise ValueError(
-                f"parallel arrays differ in length: xyxy {n}, confidence {len(confidence)}, "
-                f"class_id {len(class_id)}"
+                f"parallel arrays differ in length: xyxy {n}, confidence {len(confidence)}, class_id {len(class_id)}"
             )
         if not np.all(np.isfinite(xyxy)):
             raise ValueError("xyxy holds non-finite coordinates")
@@ -71,6 +75,19 @@ class Detections:
             confidence=np.zeros(0),
             class_id=np.zeros(0, dtype=np.int64),
             tracker_id=None,
+        )
+
+    @classmethod
+    def concatenate(cls, parts: Sequence[Detections]) -> Detections:
+        """One frame's detections from several sources; tracked only when every part is."""
+        if not parts:
+            return cls.empty()
+        tracked = all(p.tracker_id is not None for p in parts)
+        return cls(
+            xyxy=np.concatenate([p.xyxy for p in parts]),
+            confidence=np.concatenate([p.confidence for p in parts]),
+            class_id=np.concatenate([p.class_id for p in parts]),
+            tracker_id=np.concatenate([p.tracker_id for p in parts if p.tracker_id is not None]) if tracked else None,
         )
 
     def __len__(self) -> int:
@@ -102,3 +119,18 @@ class Detections:
     @property
     def area(self) -> FloatArray:
         return (self.xyxy[:, 2] - self.xyxy[:, 0]) * (self.xyxy[:, 3] - self.xyxy[:, 1])
+
+
+def iou_matrix(a: FloatArray, b: FloatArray) -> FloatArray:
+    """(M, K) IoU of boxes ``a`` (M, 4) against ``b`` (K, 4)."""
+    ix1 = np.maximum(a[:, None, 0], b[None, :, 0])
+    iy1 = np.maximum(a[:, None, 1], b[None, :, 1])
+    ix2 = np.minimum(a[:, None, 2], b[None, :, 2])
+    iy2 = np.minimum(a[:, None, 3], b[None, :, 3])
+    inter = np.clip(ix2 - ix1, 0, None) * np.clip(iy2 - iy1, 0, None)
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    union = area_a[:, None] + area_b[None, :] - inter
+    with np.errstate(divide="ignore", invalid="ignore"):
+        iou = np.where(union > 0, inter / union, 0.0)
+    return iou

@@ -21,6 +21,7 @@ from detector.evidence.writer import EvidenceWriter
 from detector.incidents.pipeline import CameraPipeline, PipelineContext, offset_clock
 from detector.live.push import Pusher
 from detector.model.detections_file import DetectionsFile
+from detector.model.obstructions import ObstructionFinder, wanted
 from detector.model.wrapper import BATCH, Detector, load_detector
 from detector.video.frame_skip import (
     DEFAULT_CHANGE_THRESHOLD,
@@ -88,6 +89,18 @@ class AuditRequest:
     """Frames decoded ahead in a producer thread (0: decode in the calling thread)."""
 
 
+@dataclass(frozen=True)
+class Segment:
+    """One part of a long video audited on its own (``--ray``): the frames with ``analyse_from <= t <
+    analyse_to`` are analysed; those with ``own_from <= t < own_to`` are counted in the summary and the
+    incidents that start among them are this part's (the rest overlap the parts before and after)."""
+
+    analyse_from: float
+    analyse_to: float
+    own_from: float
+    own_to: float
+
+
 @dataclass
 class _VideoOutcome:
     duration_s: float = 0.0
@@ -95,7 +108,9 @@ class _VideoOutcome:
     frames_analysed: int = 0
     frames_inferred: int = 0
     frames_reused: int = 0
+    crops_inferred: int = 0
     error: dict[str, Any] | None = None
+    warnings: list[dict[str, Any]] = field(default_factory=list)
 
 
 def run_audit(request: AuditRequest) -> dict[str, Any]:
@@ -158,20 +173,25 @@ def run_audit(request: AuditRequest) -> dict[str, Any]:
             pusher.close()
     processing_s = time.perf_counter() - started
     ordered = sorted(records.values(), key=lambda r: (r.alerted_at, str(r.id)))
-    _write_alerts(request.out / "alerts.jsonl", ordered)
     summary = _summary(video_names, outcomes, processing_s, ordered, pusher)
-    summary_text = json.dumps(summary, indent=2, ensure_ascii=False) + "\n"
-    (request.out / "summary.json").write_text(summary_text, encoding="utf-8")
+    write_outputs(request.out, config, ordered, summary)
+    return summary
+
+
+def write_outputs(out: Path, config: CameraConfig, ordered: list[AlertRecord], summary: dict[str, Any]) -> None:
+    """alerts.jsonl, summary.json and report.html of an audit (serial or spread over Ray)."""
     from detector.evidence.report import write_report
 
+    _write_alerts(out / "alerts.jsonl", ordered)
+    summary_text = json.dumps(summary, indent=2, ensure_ascii=False) + "\n"
+    (out / "summary.json").write_text(summary_text, encoding="utf-8")
     write_report(
-        request.out,
+        out,
         ordered,
         summary,
         camera_names={config.id: config.name},
         camera_locations={config.id: (config.location.lon, config.location.lat)},
     )
-    return summary
 
 
 def _audit_one(
@@ -185,8 +205,13 @@ def _audit_one(
     evidence: EvidenceWriter,
     pusher: Any,
     records: dict[str, AlertRecord],
+    segment: Segment | None = None,
 ) -> _VideoOutcome:
     source = _open(video, request, replaying=replay is not None, max_gap_s=config.max_gap_s) if video else None
+    if segment is not None:
+        if not isinstance(source, VideoFile) or replay is not None:
+            raise InputError("only a video file's own frames can be audited in segments")
+        source.window = (segment.analyse_from, segment.analyse_to)
     if replay is not None and source is not None:
         width, height = source.width, source.height
     elif replay is not None:
@@ -203,7 +228,13 @@ def _audit_one(
         source_uri=str(video) if video else (replay.meta.video or str(replay.path) if replay else ""),
         mode="audit",
     )
-    pipeline = CameraPipeline(context, evidence=evidence if source is not None else None)
+    # The finder needs the frames and watches only where a zone opts in; a replay is its own detections.
+    obstructions = (
+        ObstructionFinder.for_frames(width, height, detector)
+        if source is not None and replay is None and wanted(config)
+        else None
+    )
+    pipeline = CameraPipeline(context, evidence=evidence if source is not None else None, obstructions=obstructions)
     outcome = _VideoOutcome()
 
     def emit(new_records: list[AlertRecord]) -> None:
@@ -230,7 +261,8 @@ def _audit_one(
                     # carried across it (DESIGN §3.4b); new incidents may start after it.
                     emit(pipeline.close_all(last_t))
                 emit(pipeline.process(frame_index, t, detections, image))
-                outcome.frames_analysed += 1
+                if segment is None or segment.own_from <= t < segment.own_to:
+                    outcome.frames_analysed += 1
                 bar.update(max(0.0, round(t - last_t, 3)))
                 last_t = t
         if gate is not None:
@@ -250,6 +282,12 @@ def _audit_one(
             "detail": source.report.detail,
         }
     emit(pipeline.finish())
+    if obstructions is not None:
+        outcome.crops_inferred = obstructions.crops_inferred
+        outcome.warnings = [
+            {"video": str(video), "warning": "sidewalk_obstruction", "detail": problem}
+            for problem in obstructions.warnings()
+        ]
     if source is not None:
         outcome.duration_s = source.duration_s or source.report.last_t
         outcome.frames_total = source.report.frames_expected or source.report.frames_read
@@ -443,8 +481,12 @@ def _summary(
         # inferred frame because nothing in the zones changed (detector/video/frame_skip.py). Both 0 in replay.
         "frames_inferred": sum(o.frames_inferred for o in outcomes),
         "frames_reused": sum(o.frames_reused for o in outcomes),
+        # Model runs on crops around regions the stationary-object finder holds (sidewalk_obstruction zones).
+        "crops_inferred": sum(o.crops_inferred for o in outcomes),
         "processing_s": round(processing_s, 3),
         "realtime_factor": round(duration / processing_s, 2) if processing_s > 0 else None,
         "alerts": counts,
         "errors": errors,
+        # Not errors: the audit ran, but some of it may see less than it should (e.g. frames too dark).
+        "warnings": [warning for o in outcomes for warning in o.warnings],
     }

@@ -53,7 +53,7 @@ from zones.categories import (
     Category,
     ObjectClass,
 )
-from zones.detections import CLASS_IDS, Detections
+from zones.detections import CLASS_IDS, Detections, iou_matrix
 
 if TYPE_CHECKING:
     from zones.geometry import CameraZones, Zone
@@ -154,21 +154,6 @@ class IncidentEvent:
 def _box(values: Iterable[float]) -> Box:
     x1, y1, x2, y2 = (float(v) for v in values)
     return (x1, y1, x2, y2)
-
-
-def iou_matrix(a: FloatArray, b: FloatArray) -> FloatArray:
-    """(M, K) IoU of boxes ``a`` (M, 4) against ``b`` (K, 4)."""
-    ix1 = np.maximum(a[:, None, 0], b[None, :, 0])
-    iy1 = np.maximum(a[:, None, 1], b[None, :, 1])
-    ix2 = np.minimum(a[:, None, 2], b[None, :, 2])
-    iy2 = np.minimum(a[:, None, 3], b[None, :, 3])
-    inter = np.clip(ix2 - ix1, 0, None) * np.clip(iy2 - iy1, 0, None)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    union = area_a[:, None] + area_b[None, :] - inter
-    with np.errstate(divide="ignore", invalid="ignore"):
-        iou = np.where(union > 0, inter / union, 0.0)
-    return iou
 
 
 class IncidentEngine:

@@ -1,6 +1,7 @@
 """One camera's path from detections to alert records (DESIGN §2), shared by ``audit`` and ``run``.
 
-frame detections ─► tracker (when untracked) ─► incident engine ─► alert records (+ evidence)
+frame detections (+ what the stationary-object finder adds) ─► tracker (when untracked) ─► incident engine
+─► alert records (+ evidence)
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import numpy.typing as npt
 
 from detector.evidence.writer import EvidenceWriter, FrameRing
 from detector.incidents.engine import Incident, IncidentEngine, IncidentEvent
+from detector.model.obstructions import ObstructionFinder
 from detector.model.postprocess import drop_nested
 from detector.model.tracking import Tracker
 from zones.alert import AlertRecord, EvidenceItem, GeoPoint, ModelRef, SourceRef, VideoOffsets
@@ -59,6 +61,7 @@ class CameraPipeline:
         *,
         evidence: EvidenceWriter | None = None,
         engine: IncidentEngine | None = None,
+        obstructions: ObstructionFinder | None = None,
     ) -> None:
         self.context = context
         config = context.config
@@ -69,6 +72,7 @@ class CameraPipeline:
         self.geolocator = Geolocator.from_config(config, context.width, context.height)
         self.grid_index = config.grid_index()
         self.evidence = evidence
+        self.obstructions = obstructions
         self.ring = FrameRing(max_seconds=evidence.clip_before_s + 1.0) if evidence else None
         self._tracker: Tracker | None = None
         self._frame_of_t: dict[float, int] = {}
@@ -79,6 +83,10 @@ class CameraPipeline:
         self, frame_index: int, t: float, detections: Detections, image: npt.NDArray[np.uint8] | None = None
     ) -> list[AlertRecord]:
         detections = drop_nested(detections)
+        if self.obstructions is not None and image is not None and detections.tracker_id is None:
+            found = self.obstructions.detections(image, t, detections)
+            if len(found):
+                detections = Detections.concatenate([detections, found])
         if detections.tracker_id is None and len(detections):
             if self._tracker is None:
                 self._tracker = Tracker()

@@ -1,2 +1,2 @@
-"""Live room: continuous analysis of cameras, the disk spool and the HTTP push of records to the service.
+"""Live room (``streetwatch run``): cameras analysed continuously, configs polled, records spooled and pushed.
 May import: zones, detector.video, detector.model, detector.evidence, detector.incidents."""

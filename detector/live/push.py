@@ -4,12 +4,7 @@
 retries now, append what still fails to a JSON Lines file) and by live mode's durable spool
 (``detector.live.spool``: store first, deliver in order, delete after a 2xx). Both classify answers the
 same way (``classify``). The record id plus event is the service's idempotency key, so re-sending
-is always safe.
-
-Camera snapshots (the frame the browser setup page draws zones on) are not events: only the newest
-frame of a camera matters, and a megabyte upload must not hold the ordered spool's alerts up. So
-``SnapshotUploader`` sends them beside the spool, best effort: the newest frame per camera waits in
-memory, a newer one replaces it, failures are retried with backoff and logged once per outage.
+is always safe. Camera snapshots go beside the spool (``detector.live.snapshots``).
 """
 
 from __future__ import annotations
@@ -17,13 +12,11 @@ from __future__ import annotations
 import enum
 import logging
 import os
-import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -234,91 +227,3 @@ class Pusher:
 
     def close(self) -> None:
         self._service.close()
-
-
-def snapshot_path(camera_id: str, captured_at: datetime) -> str:
-    return f"/api/v1/cameras/{camera_id}/snapshot?captured_at={quote(captured_at.isoformat())}"
-
-
-class SnapshotUploader:
-    """Uploads each camera's newest frame (JPEG) in a background thread, best effort.
-
-    ``offer`` never blocks: the frame replaces any frame of that camera still waiting. A failed upload
-    is retried (backoff from ``min_backoff_s`` doubling to ``max_backoff_s``, or the service's
-    ``Retry-After``) unless a newer frame arrived meanwhile, which is then sent instead; a refusal
-    (4xx other than 408/429) drops that frame. The first failure of an outage is logged as a warning,
-    the recovery as info. Nothing is kept across restarts: the next run uploads a fresh frame.
-    """
-
-    def __init__(self, client: ServiceClient, *, min_backoff_s: float = 1.0, max_backoff_s: float = 60.0) -> None:
-        self.client = client
-        self.min_backoff_s = min_backoff_s
-        self.max_backoff_s = max_backoff_s
-        self.uploaded = 0
-        self.last_error: str | None = None
-        self._waiting: dict[str, tuple[bytes, datetime]] = {}
-        self._lock = threading.Lock()
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="snapshot-uploader", daemon=True)
-
-    def offer(self, camera_id: str, jpeg: bytes, captured_at: datetime) -> None:
-        with self._lock:
-            self._waiting[camera_id] = (jpeg, captured_at)
-        self._wake.set()
-
-    def pending(self) -> int:
-        with self._lock:
-            return len(self._waiting)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self, timeout_s: float = 5.0) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout_s)
-
-    def _next(self) -> tuple[str, bytes, datetime] | None:
-        with self._lock:
-            if not self._waiting:
-                return None
-            camera_id = next(iter(self._waiting))
-            jpeg, captured_at = self._waiting.pop(camera_id)
-            return camera_id, jpeg, captured_at
-
-    def _run(self) -> None:
-        backoff = self.min_backoff_s
-        failing = False
-        while not self._stop.is_set():
-            item = self._next()
-            if item is None:
-                self._wake.wait(1.0)
-                self._wake.clear()
-                continue
-            camera_id, jpeg, captured_at = item
-            delivery = self.client.put_bytes(snapshot_path(camera_id, captured_at), jpeg, "image/jpeg")
-            if delivery.outcome is Outcome.DELIVERED:
-                self.uploaded += 1
-                if failing:
-                    log.info("snapshot.uploading camera=%s (the service takes snapshots again)", camera_id)
-                failing = False
-                backoff = self.min_backoff_s
-                continue
-            self.last_error = delivery.problem
-            if delivery.outcome is Outcome.REJECTED and delivery.status not in AUTH_STATUSES:
-                log.warning("snapshot.refused camera=%s problem=%r (frame dropped)", camera_id, delivery.problem)
-                continue
-            if not failing:
-                log.warning(
-                    "snapshot.failed camera=%s problem=%r (retrying with backoff; alerts are not affected)",
-                    camera_id,
-                    delivery.problem,
-                )
-            failing = True
-            with self._lock:  # retry this frame unless a newer one came meanwhile
-                self._waiting.setdefault(camera_id, (jpeg, captured_at))
-            wait = delivery.retry_after_s if delivery.retry_after_s is not None else backoff
-            self._stop.wait(min(wait, self.max_backoff_s))
-            backoff = min(self.max_backoff_s, backoff * 2)

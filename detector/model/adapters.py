@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from zones.detections import CLASS_IDS, CLASSES, Detections
+from zones.detections import CLASS_IDS, CLASSES, MODEL_CLASSES, Detections
 from zones.errors import ModelError
 
 UNMAPPED = -1
@@ -23,16 +23,16 @@ def class_lookup(model_names: Mapping[int, str], class_map: Mapping[str, str] | 
     ``{"vendor_cart": "stall"}``. A model that cannot supply all three of our classes is refused.
     """
     class_map = dict(class_map or {})
-    unknown_targets = sorted(set(class_map.values()) - set(CLASSES))
+    unknown_targets = sorted(set(class_map.values()) - set(MODEL_CLASSES))
     if unknown_targets:
-        raise ModelError(f"class_map maps to unknown classes {unknown_targets}; ours are {list(CLASSES)}")
+        raise ModelError(f"class_map maps to unknown classes {unknown_targets}; ours are {list(MODEL_CLASSES)}")
     size = max(model_names, default=-1) + 1
     lookup = np.full(size, UNMAPPED, dtype=np.int64)
     for index, name in model_names.items():
         ours = class_map.get(name, name)
-        if ours in CLASS_IDS:
+        if ours in MODEL_CLASSES:
             lookup[index] = CLASS_IDS[ours]
-    missing = [name for name in CLASSES if CLASS_IDS[name] not in set(lookup.tolist())]
+    missing = [name for name in MODEL_CLASSES if CLASS_IDS[name] not in set(lookup.tolist())]
     if missing:
         raise ModelError(
             f"the model has no class for {missing} (its classes: {sorted(model_names.values())}); "

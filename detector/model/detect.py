@@ -10,7 +10,7 @@ from detector.model.detections_file import DetectionsWriter
 from detector.model.tracking import Tracker
 from detector.model.wrapper import load_detector
 from detector.video.sources import DEFAULT_SAMPLE_FPS, open_source
-from zones.detections import CLASSES
+from zones.detections import MODEL_CLASSES
 
 
 def run_detect(video: Path, out: Path, *, model: Path | None, sample_fps: float | None, progress: bool) -> int:
@@ -24,7 +24,7 @@ def run_detect(video: Path, out: Path, *, model: Path | None, sample_fps: float 
         "fps": source.fps,
         "width": source.width,
         "height": source.height,
-        "classes": list(CLASSES),
+        "classes": list(MODEL_CLASSES),
         "model": {"name": detector.name, "sha256": detector.sha256},
         "sample_fps": rate,
     }

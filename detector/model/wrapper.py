@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, Validatio
 
 from detector.model.adapters import class_lookup, from_ultralytics
 from detector.model.backends import open_model
-from zones.detections import CLASSES, Detections
+from zones.detections import MODEL_CLASSES, Detections
 from zones.errors import ModelError
 
 os.environ.setdefault("YOLO_OFFLINE", "1")
@@ -76,15 +76,15 @@ class _CardFields(BaseModel):
 def class_thresholds(confidence: float | Mapping[str, float]) -> npt.NDArray[np.float64]:
     """Per-class thresholds indexed by our class id, from one threshold or a mapping naming every class."""
     if isinstance(confidence, Mapping):
-        missing = [name for name in CLASSES if name not in confidence]
-        unknown = sorted(set(confidence) - set(CLASSES))
+        missing = [name for name in MODEL_CLASSES if name not in confidence]
+        unknown = sorted(set(confidence) - set(MODEL_CLASSES))
         if missing or unknown:
             raise ValueError(
-                f"per-class confidence must name exactly {list(CLASSES)} (missing {missing}, unknown {unknown})"
+                f"per-class confidence must name exactly {list(MODEL_CLASSES)} (missing {missing}, unknown {unknown})"
             )
-        thresholds = np.array([float(confidence[name]) for name in CLASSES])
+        thresholds = np.array([float(confidence[name]) for name in MODEL_CLASSES])
     else:
-        thresholds = np.full(len(CLASSES), float(confidence))
+        thresholds = np.full(len(MODEL_CLASSES), float(confidence))
     if not np.all((thresholds > 0) & (thresholds <= 1)):
         raise ValueError("confidence thresholds must lie in (0, 1]")
     return thresholds
@@ -224,7 +224,7 @@ class Detector:
     @property
     def confidence(self) -> dict[str, float]:
         """The threshold of each class, by name."""
-        return {name: float(t) for name, t in zip(CLASSES, self.thresholds, strict=True)}
+        return {name: float(t) for name, t in zip(MODEL_CLASSES, self.thresholds, strict=True)}
 
     @property
     def min_confidence(self) -> float:

@@ -22,11 +22,10 @@ import numpy.typing as npt
 import yaml
 from tqdm import tqdm
 
-from detector.incidents.engine import iou_matrix
 from detector.model.wrapper import Detector
 from detector.training.mix import IMAGE_SUFFIXES, class_names
 from detector.training.train import split_files
-from zones.detections import CLASSES, Detections
+from zones.detections import MODEL_CLASSES, Detections, iou_matrix
 from zones.errors import InputError
 
 MIN_IOU = 0.5
@@ -132,9 +131,9 @@ def labelled_split(data: Path, split: str) -> LabelledSplit:
         raise InputError(str(error), file=str(data)) from None
     label_of = dict(files)
     their_names = class_names(config.get("names") or {})
-    ours = {i: CLASSES.index(name) for i, name in enumerate(their_names) if name in CLASSES}
+    ours = {i: MODEL_CLASSES.index(name) for i, name in enumerate(their_names) if name in MODEL_CLASSES}
     if not ours:
-        raise InputError(f"none of our classes {list(CLASSES)} is named", file=str(data), field="names")
+        raise InputError(f"none of our classes {list(MODEL_CLASSES)} is named", file=str(data), field="names")
     paths = [image for image, _ in files]
     if not paths:
         raise InputError(f"no images in the '{split}' split", file=str(data))
@@ -158,13 +157,13 @@ def collect(
     negative_paths = _images(negatives) if negatives is not None else []
     if negatives is not None and not negative_paths:
         raise InputError("no images here", file=str(negatives))
-    confidence: list[list[npt.NDArray[np.float64]]] = [[] for _ in CLASSES]
-    hit: list[list[npt.NDArray[np.bool_]]] = [[] for _ in CLASSES]
-    instances = [0] * len(CLASSES)
+    confidence: list[list[npt.NDArray[np.float64]]] = [[] for _ in MODEL_CLASSES]
+    hit: list[list[npt.NDArray[np.bool_]]] = [[] for _ in MODEL_CLASSES]
+    instances = [0] * len(MODEL_CLASSES)
     for path, found, width, height in _predict_all(detector, labelled.images, f"calibrate {split}"):
         truth_class, unit_box = labelled.labels[path]
         hits = match(found, truth_class, unit_box * (width, height, width, height))
-        for class_id in range(len(CLASSES)):
+        for class_id in range(len(MODEL_CLASSES)):
             mine = found.class_id == class_id
             confidence[class_id].append(found.confidence[mine])
             hit[class_id].append(hits[mine])
@@ -174,7 +173,7 @@ def collect(
         found_on = [d for _, d, _, _ in _predict_all(detector, negative_paths, "calibrate negatives")]
         on_negatives = tuple(
             np.concatenate([d.confidence[d.class_id == c] for d in found_on] or [np.zeros(0)])
-            for c in range(len(CLASSES))
+            for c in range(len(MODEL_CLASSES))
         )
     return Sightings(
         confidence=tuple(np.concatenate(parts) for parts in confidence),
@@ -196,7 +195,7 @@ def choose_thresholds(
     """The grid thresholds with the highest mean recall within both limits; a class without labelled
     objects keeps its ``fallback`` threshold (nothing here can say what it should be)."""
     options: list[list[tuple[float, float, float]]] = []  # per class: (threshold, recall, false per image)
-    for class_id in range(len(CLASSES)):
+    for class_id in range(len(MODEL_CLASSES)):
         grid = GRID if sightings.instances[class_id] else (fallback[class_id],)
         allowed = []
         for threshold in grid:
@@ -246,7 +245,7 @@ def calibrate(
         sightings, max_false_per_image=max_false_per_image, min_precision=min_precision, fallback=fallback
     )
     per_class: dict[str, dict[str, Any]] = {}
-    for class_id, (name, threshold) in enumerate(zip(CLASSES, chosen, strict=True)):
+    for class_id, (name, threshold) in enumerate(zip(MODEL_CLASSES, chosen, strict=True)):
         stats = sightings.at(class_id, threshold)
         per_class[name] = {
             "threshold": threshold,
@@ -256,7 +255,7 @@ def calibrate(
             "instances": sightings.instances[class_id],
         }
     return {
-        "confidence": dict(zip(CLASSES, chosen, strict=True)),
+        "confidence": dict(zip(MODEL_CLASSES, chosen, strict=True)),
         "per_class": per_class,
         "false_per_image": round(sum(float(c["false_per_image"]) for c in per_class.values()), 4),
         "false_counted_on": "negatives" if negatives is not None else split,

@@ -55,7 +55,7 @@ from detector.model.wrapper import (
 from detector.training import mix
 from detector.training.calibrate import COLLECT_CONFIDENCE, calibrate, labelled_split
 from detector.training.train import evaluate, split_files
-from zones.detections import CLASSES
+from zones.detections import MODEL_CLASSES
 from zones.errors import InputError, ModelError
 
 _CALIBRATE_DEFAULTS = inspect.signature(calibrate).parameters
@@ -360,7 +360,8 @@ def _check_name(name: str, models_dir: Path) -> None:
 
 
 def _confidence_dict(confidence: float | Mapping[str, float]) -> dict[str, float]:
-    return {name: float(value) for name, value in zip(CLASSES, class_thresholds(confidence).tolist(), strict=True)}
+    thresholds = class_thresholds(confidence).tolist()
+    return {name: float(value) for name, value in zip(MODEL_CLASSES, thresholds, strict=True)}
 
 
 def _evaluate(weights: Path, sha256: str, data: Path, split: str, imgsz: int, files: list[Path]) -> dict[str, Any]:
@@ -452,7 +453,7 @@ def promote(request: PromoteRequest) -> Outcome:
     if not objects:
         raise InputError(
             f"no labelled images: the '{split}' split has {len(labelled.images)} images but no labelled "
-            f"object of {list(CLASSES)}",
+            f"object of {list(MODEL_CLASSES)}",
             file=str(data),
         )
     clips = sample_clips(request.clips_dir)

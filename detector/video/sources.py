@@ -93,6 +93,11 @@ class VideoFile:
         self.sample_fps = sample_fps
         self.keyframes_only = keyframes_only
         self.report = SourceReport()
+        self.window: tuple[float, float] | None = None
+        """Only frames with ``start <= t < end`` (seconds from the first frame) are yielded; the frames
+        before are sampled but not decoded where they need not be, so that the sampling matches a
+        reading of the whole file (one segment of a long video audited on its own)."""
+        self._stopped_at_window_end = False
         if not path.exists():
             raise VideoError("file not found", file=str(path))
         if not path.is_file():
@@ -189,14 +194,27 @@ class VideoFile:
                         self._cut_off = True
                         continue
                     self._cut_off = False
+                    if self._start_pts is None and self.window is not None:
+                        # Frames before the window are not all decoded: time is counted from the first
+                        # packet, the first frame of the file, as a reading of the whole file counts it.
+                        self._start_pts = packet.pts if packet.pts is not None else packet.dts
                     packet_t = self._packet_t(packet)
                     self._last_packet_t = max(self._last_packet_t, packet_t)
+                    if self.window is not None and packet_t >= self.window[1]:
+                        self._stopped_at_window_end = True
+                        break
                     if key_sampler is not None and packet.is_keyframe and not self._take_key(key_sampler, packet):
                         # A key frame the sampling stride passes over: not worth its decoding (about
                         # 10 ms at 1080p). Key frames decode on their own, so skipping one harms none.
                         # (Chosen by packet: with frame threading the decoder's output lags behind.)
                         continue
+                    if self.keyframes_only and self.window is not None and packet_t < self.window[0] - 1e-3:
+                        # Sampled as a whole reading samples it (the stride keeps its phase), but not decoded.
+                        sampler.take(packet_t)
+                        continue
                 yield from self._sampled(self._decode(packet), sampler)
+            if self._stopped_at_window_end:
+                yield from self._sampled(self._decode(None), sampler)
         except av.error.FFmpegError as error:
             # The demuxer gave up part-way; frames already inside the decoder are still good.
             self._damage(self.report.last_t, _reason(error))
@@ -229,6 +247,9 @@ class VideoFile:
                 t = float((pts - self._start_pts) * self._time_base)
                 self._index = round(t * self.fps)
             t = max(t, self.report.last_t)
+            if self.window is not None and not self.window[0] - 1e-3 <= t < self.window[1]:
+                sampler.take(t)  # outside the window: sampled (same phase as a whole reading), not yielded
+                continue
             if frame.is_corrupt:
                 # The decoder concealed damaged data (smeared blocks): not a picture to judge a street by.
                 self._damage(t, "damaged frame")
@@ -273,6 +294,8 @@ class VideoFile:
 
     def _judge(self) -> None:
         report = self.report
+        if self._stopped_at_window_end:
+            return  # the rest of the file is another segment's: nothing to judge it by here
         if report.frames_read == 0 or (report.frames_sampled == 0 and report.problems):
             raise VideoError(
                 f"no frame could be decoded ({'; '.join(report.problems[:3]) or 'empty stream'})",

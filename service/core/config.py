@@ -34,6 +34,7 @@ DEFAULT_DEADLINES_S: dict[Category, float] = {
     "storefront_overflow": 4 * 3600.0,
     "hanging_laundry": 24 * 3600.0,
     "illegal_structure": 7 * 24 * 3600.0,
+    "sidewalk_obstruction": 4 * 3600.0,
 }
 
 THREE_DAYS_S = 3 * 24 * 3600.0

@@ -6,12 +6,15 @@ const SW = (() => {
   const csrf = meta ? meta.getAttribute("content") : "";
   const SVG_NS = "http://www.w3.org/2000/svg";
 
-  const CATEGORY = {
-    street_vending: "占道经营 street vending",
-    storefront_overflow: "出店经营 storefront overflow",
-    hanging_laundry: "沿街晾晒 hanging laundry",
-    illegal_structure: "乱搭乱建 illegal structure",
-  };
+  // Category → label, in the service's order (zones.categories), from the page's sw-categories meta.
+  const CATEGORY = (() => {
+    const labels = document.querySelector('meta[name="sw-categories"]');
+    try {
+      return labels ? JSON.parse(labels.getAttribute("content")) : {};
+    } catch (_) {
+      return {};
+    }
+  })();
   const STATUS = {
     reported: "待审核 reported",
     filed: "已立案 filed",
@@ -25,6 +28,7 @@ const SW = (() => {
     stall: "摊位货物 stall",
     laundry: "晾晒物 laundry",
     structure: "搭建物 structure",
+    object: "堆放物 object",
   };
   const REJECT_REASON = {
     legal_awning: "合法遮阳篷 legal awning",

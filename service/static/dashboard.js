@@ -10,6 +10,7 @@
   const precisionBody = document.querySelector("#precision tbody");
   const detail = document.getElementById("detail");
   const mapBox = document.getElementById("map");
+  form.elements.category.append(...Object.entries(CATEGORY).map(([value, text]) => el("option", { value, text })));
   let selected = null;
   // What the operator has drawn or picked for a case under review, kept across live re-renders.
   const drafts = new Map();

@@ -21,7 +21,11 @@ def gop_clip(path: Path, *, frames: int, fps: int, gop: int, b_frames: int = 0) 
         stream: Any = container.add_stream("libx264", rate=fps)
         stream.width, stream.height, stream.pix_fmt = 160, 96, "yuv420p"
         stream.options = {
-            "g": str(gop), "keyint_min": str(gop), "sc_threshold": "0", "preset": "ultrafast", "bf": str(b_frames)
+            "g": str(gop),
+            "keyint_min": str(gop),
+            "sc_threshold": "0",
+            "preset": "ultrafast",
+            "bf": str(b_frames),
         }
         for index in range(frames):
             image = np.full((96, 160, 3), 30 + 5 * (index % 40), np.uint8)

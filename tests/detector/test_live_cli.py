@@ -23,8 +23,9 @@ CAMERA = {
     "source": "clip.mp4",
     "timezone": "Asia/Shanghai",
     "location": {"lon": 118.7969, "lat": 32.0603},
-    "zones": [{"name": "walk", "polygon": [[0, 0], [1, 0], [1, 1], [0, 1]], "categories": ["street_vending"],
-               "dwell_s": 1}],
+    "zones": [
+        {"name": "walk", "polygon": [[0, 0], [1, 0], [1, 1], [0, 1]], "categories": ["street_vending"], "dwell_s": 1}
+    ],
 }
 
 
@@ -42,22 +43,51 @@ def closed_port() -> int:
 @pytest.mark.parametrize(
     ("setup", "extra", "message"),
     [
-        pytest.param(lambda d: [write_camera(d / "a.yaml", timezone="Mars/Olympus")], [],
-                     "a.yaml: timezone: unknown IANA timezone", id="bad config names file and field"),
-        pytest.param(lambda d: [write_camera(d / "a.yaml"), write_camera(d / "b.yaml")], [],
-                     "b.yaml: id: camera id 'cam-a' is also used by", id="duplicate camera ids"),
-        pytest.param(lambda d: [write_camera(d / "a.yaml", source="missing.mp4")], [],
-                     "a.yaml: source: source file", id="missing source file"),
-        pytest.param(lambda d: [write_camera(d / "a.yaml")], ["--push", "ftp://x"],
-                     "must be an http:// or https:// URL", id="push URL"),
-        pytest.param(lambda d: [write_camera(d / "a.yaml")], ["--model", "nowhere.pt"],
-                     "nowhere.pt: model weights not found", id="missing model"),
-        pytest.param(lambda d: [write_camera(d / "a.yaml")], ["--detections-from", "nothing.jsonl"],
-                     "nothing.jsonl: file not found", id="missing detections file"),
+        pytest.param(
+            lambda d: [write_camera(d / "a.yaml", timezone="Mars/Olympus")],
+            [],
+            "a.yaml: timezone: unknown IANA timezone",
+            id="bad config names file and field",
+        ),
+        pytest.param(
+            lambda d: [write_camera(d / "a.yaml"), write_camera(d / "b.yaml")],
+            [],
+            "b.yaml: id: camera id 'cam-a' is also used by",
+            id="duplicate camera ids",
+        ),
+        pytest.param(
+            lambda d: [write_camera(d / "a.yaml", source="missing.mp4")],
+            [],
+            "a.yaml: source: source file",
+            id="missing source file",
+        ),
+        pytest.param(
+            lambda d: [write_camera(d / "a.yaml")],
+            ["--push", "ftp://x"],
+            "must be an http:// or https:// URL",
+            id="push URL",
+        ),
+        pytest.param(
+            lambda d: [write_camera(d / "a.yaml")],
+            ["--model", "nowhere.pt"],
+            "nowhere.pt: model weights not found",
+            id="missing model",
+        ),
+        pytest.param(
+            lambda d: [write_camera(d / "a.yaml")],
+            ["--detections-from", "nothing.jsonl"],
+            "nothing.jsonl: file not found",
+            id="missing detections file",
+        ),
     ],
 )
-def test_bad_input_exits_2(tmp_path: Path, cli: Callable[..., subprocess.CompletedProcess[str]],
-                           setup: Callable[[Path], list[Path]], extra: list[str], message: str) -> None:
+def test_bad_input_exits_2(
+    tmp_path: Path,
+    cli: Callable[..., subprocess.CompletedProcess[str]],
+    setup: Callable[[Path], list[Path]],
+    extra: list[str],
+    message: str,
+) -> None:
     (tmp_path / "clip.mp4").write_bytes(b"")
     cameras = [arg for path in setup(tmp_path) for arg in ("--camera", str(path))]
     push = [] if "--push" in extra else ["--push", "http://127.0.0.1:9"]
@@ -76,15 +106,37 @@ def test_sigint_stops_cleanly_and_keeps_undelivered_records(tmp_path: Path) -> N
     make_test_video(tmp_path / "clip.mp4", seconds=2, size="160x120", fps=10)
     camera = write_camera(tmp_path / "a.yaml")
     replay = tmp_path / "r.jsonl"
-    replay.write_text("\n".join(
-        json.dumps({"frame": i, "t": i / 2, "detections": [
-            {"xyxy": [40, 40, 80, 100], "class": "stall", "conf": 0.9, "track_id": 1}]})
-        for i in range(200)) + "\n")
+    replay.write_text(
+        "\n".join(
+            json.dumps(
+                {
+                    "frame": i,
+                    "t": i / 2,
+                    "detections": [{"xyxy": [40, 40, 80, 100], "class": "stall", "conf": 0.9, "track_id": 1}],
+                }
+            )
+            for i in range(200)
+        )
+        + "\n"
+    )
     log = tmp_path / "run.log"
     process = subprocess.Popen(
-        [STREETWATCH, "run", "--camera", str(camera), "--push", f"http://127.0.0.1:{closed_port()}",
-         "--detections-from", str(replay), "--state-dir", str(tmp_path / "state")],
-        stdout=subprocess.DEVNULL, stderr=log.open("wb"), env=dict(os.environ, STREETWATCH_TOKEN="t"), cwd=tmp_path,
+        [
+            STREETWATCH,
+            "run",
+            "--camera",
+            str(camera),
+            "--push",
+            f"http://127.0.0.1:{closed_port()}",
+            "--detections-from",
+            str(replay),
+            "--state-dir",
+            str(tmp_path / "state"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=log.open("wb"),
+        env=dict(os.environ, STREETWATCH_TOKEN="t"),
+        cwd=tmp_path,
     )
     try:
         deadline = time.monotonic() + 60
@@ -92,9 +144,22 @@ def test_sigint_stops_cleanly_and_keeps_undelivered_records(tmp_path: Path) -> N
             time.sleep(0.2)
         assert "alert.opened camera=cam-a" in log.read_text()
         second = subprocess.run(
-            [STREETWATCH, "run", "--camera", str(camera), "--push", "http://127.0.0.1:9", "--detections-from",
-             str(replay), "--state-dir", str(tmp_path / "state")],
-            capture_output=True, text=True, timeout=60, check=False,
+            [
+                STREETWATCH,
+                "run",
+                "--camera",
+                str(camera),
+                "--push",
+                "http://127.0.0.1:9",
+                "--detections-from",
+                str(replay),
+                "--state-dir",
+                str(tmp_path / "state"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
         )
         assert second.returncode == 2 and "another streetwatch run is using this --state-dir" in second.stderr
         process.send_signal(signal.SIGINT)

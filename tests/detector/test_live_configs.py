@@ -17,16 +17,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from detector.live.push import ServiceClient, SnapshotUploader
-from detector.live.runner import (
-    DEFAULT_CONFIG_POLL_S,
-    DEFAULT_SNAPSHOT_EVERY_S,
-    AnalysisItem,
-    CameraRuntime,
-    ConfigFeed,
-    LiveRunner,
-    RemoteConfig,
-)
+from detector.live.analysers import AnalysisItem
+from detector.live.camera import CameraRuntime
+from detector.live.configs import DEFAULT_CONFIG_POLL_S, ConfigFeed, RemoteConfig
+from detector.live.push import ServiceClient
+from detector.live.runner import LiveRunner
+from detector.live.snapshots import DEFAULT_SNAPSHOT_EVERY_S, SnapshotUploader
 from detector.live.spool import Spool
 from detector.video.capture import CapturedFrame
 from tests.service.helpers import LiveServer, settings_for, start_server

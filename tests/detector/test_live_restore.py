@@ -12,7 +12,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from detector.live.runner import AnalysisItem, CameraRuntime, LiveRunner
+from detector.live.analysers import AnalysisItem
+from detector.live.camera import CameraRuntime
+from detector.live.runner import LiveRunner
 from detector.live.spool import Spool
 from detector.video.capture import CapturedFrame
 from zones.alert import AlertRecord, GeoPoint, ModelRef, SourceRef
@@ -65,8 +67,9 @@ def camera_config(max_gap_s: float = 30.0, dwell_s: float = 5.0) -> CameraConfig
 
 
 def stall(box: tuple[float, float, float, float] = STALL, track: int = 1) -> Detections:
-    return Detections(xyxy=np.array([box]), confidence=np.array([0.9]), class_id=np.array([0]),
-                      tracker_id=np.array([track]))
+    return Detections(
+        xyxy=np.array([box]), confidence=np.array([0.9]), class_id=np.array([0]), tracker_id=np.array([track])
+    )
 
 
 class WallClock:
@@ -77,8 +80,14 @@ class WallClock:
         return self.now
 
 
-def runtime(tmp_path: Path, saved: str | None = None, *, evidence: bool = False, wall: Any = None,
-            config: CameraConfig | None = None) -> CameraRuntime:
+def runtime(
+    tmp_path: Path,
+    saved: str | None = None,
+    *,
+    evidence: bool = False,
+    wall: Any = None,
+    config: CameraConfig | None = None,
+) -> CameraRuntime:
     return CameraRuntime(
         config or camera_config(),
         model=MODEL,
@@ -90,8 +99,14 @@ def runtime(tmp_path: Path, saved: str | None = None, *, evidence: bool = False,
     )
 
 
-def feed(camera: CameraRuntime, start_s: float, end_s: float, detections: Detections | None,
-         step: float = 0.5, size: tuple[int, int] = (160, 120)) -> list[AlertRecord]:
+def feed(
+    camera: CameraRuntime,
+    start_s: float,
+    end_s: float,
+    detections: Detections | None,
+    step: float = 0.5,
+    size: tuple[int, int] = (160, 120),
+) -> list[AlertRecord]:
     records: list[AlertRecord] = []
     image = np.zeros((size[1], size[0], 3), np.uint8)
     for k in range(round((end_s - start_s) / step)):
@@ -213,8 +228,9 @@ def test_runner_stores_records_with_the_state_and_a_restart_does_not_duplicate(t
             camera.queue.put(CapturedFrame(k, T0 + timedelta(seconds=at), at, image))
             runner.step()
 
-    camera = CameraRuntime(camera_config(), model=MODEL, state_dir=tmp_path, analysis_fps=2.0, evidence=False,
-                           mono_clock=mono)
+    camera = CameraRuntime(
+        camera_config(), model=MODEL, state_dir=tmp_path, analysis_fps=2.0, evidence=False, mono_clock=mono
+    )
     runner = LiveRunner([camera], StallAnalyser(), spool, state_dir=tmp_path, mono_clock=mono)
     run_for(runner, camera, 0, 8)
     kinds = [(e.kind, e.key.split(":")[-1]) for e in spool.entries()]
@@ -223,8 +239,15 @@ def test_runner_stores_records_with_the_state_and_a_restart_does_not_duplicate(t
     assert saved is not None and json.loads(saved)["engine"]["incidents"][0]["alerted_t"] == 5.0
 
     # Restart: new runtime from the stored state, the stall still there.
-    restarted = CameraRuntime(camera_config(), model=MODEL, state_dir=tmp_path, analysis_fps=2.0, evidence=False,
-                              saved_state=spool.load_state("cam-a"), mono_clock=mono)
+    restarted = CameraRuntime(
+        camera_config(),
+        model=MODEL,
+        state_dir=tmp_path,
+        analysis_fps=2.0,
+        evidence=False,
+        saved_state=spool.load_state("cam-a"),
+        mono_clock=mono,
+    )
     runner2 = LiveRunner([restarted], StallAnalyser(), spool, state_dir=tmp_path, mono_clock=mono)
     run_for(runner2, restarted, 12, 20)
     alerts = [e for e in spool.entries() if e.kind == "alert"]
@@ -242,8 +265,9 @@ def test_no_growth_per_frame(tmp_path: Path) -> None:
         emitted += len(feed(camera, cycle * 20, cycle * 20 + 10, stall((x, 60, x + 20, 100), track=cycle)))
         emitted += len(feed(camera, cycle * 20 + 10, cycle * 20 + 20, None))
         assert camera.pipeline is not None
-        sizes.append((len(camera.pipeline._frame_of_t), len(camera.pipeline.records),
-                      len(camera.pipeline._evidence_of)))
+        sizes.append(
+            (len(camera.pipeline._frame_of_t), len(camera.pipeline.records), len(camera.pipeline._evidence_of))
+        )
     assert emitted == 60  # opened + closed for each
     assert max(s[0] for s in sizes) <= 513
     assert sizes[-1][1] <= 1 and sizes[-1][2] <= 1, "closed incidents are forgotten once sent"

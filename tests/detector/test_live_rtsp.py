@@ -171,14 +171,20 @@ class Service:
         self.url = f"http://127.0.0.1:{self.port}"
         self.db = f"sqlite:///{workdir / 'service.db'}"
         env = dict(os.environ, STREETWATCH_LOG_LEVEL="warning")
-        self.process = Process("serve", [STREETWATCH, "serve", "--port", str(self.port), "--db", self.db],
-                               workdir / "serve.log", env)
+        self.process = Process(
+            "serve", [STREETWATCH, "serve", "--port", str(self.port), "--db", self.db], workdir / "serve.log", env
+        )
         self.camera_token = self._token("camera", "live-test")
         self.reader_token = self._token("admin", "test-reader")
 
     def _token(self, role: str, name: str) -> str:
-        done = subprocess.run([STREETWATCH, "token", "create", "--role", role, "--name", name, "--db", self.db],
-                              capture_output=True, text=True, timeout=120, check=True)
+        done = subprocess.run(
+            [STREETWATCH, "token", "create", "--role", role, "--name", name, "--db", self.db],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
         return done.stdout.strip().splitlines()[-1]
 
     def start(self) -> None:
@@ -203,8 +209,20 @@ class Rtsp:
         self.url = f"rtsp://127.0.0.1:{self.port}/cam"
         self.process = Process(
             "rtsp",
-            [GST_PYTHON, str(RTSP_SERVER), "--port", str(self.port), "--clip", str(clip), "--fps", "10",
-             "--width", str(size[0]), "--height", str(size[1])],
+            [
+                GST_PYTHON,
+                str(RTSP_SERVER),
+                "--port",
+                str(self.port),
+                "--clip",
+                str(clip),
+                "--fps",
+                "10",
+                "--width",
+                str(size[0]),
+                "--height",
+                str(size[1]),
+            ],
             workdir / "rtsp.log",
         )
 
@@ -241,8 +259,17 @@ class LiveSystem:
         self.hang.close()
 
     def runner(self, cameras: list[Path], log: str, *extra: str) -> Process:
-        args = [STREETWATCH, "run", "--push", self.service.url, "--state-dir", str(self.workdir / "state"),
-                "--health-port", str(self.health_port), *extra]
+        args = [
+            STREETWATCH,
+            "run",
+            "--push",
+            self.service.url,
+            "--state-dir",
+            str(self.workdir / "state"),
+            "--health-port",
+            str(self.health_port),
+            *extra,
+        ]
         args += [arg for path in cameras for arg in ("--camera", str(path))]
         env = dict(os.environ, STREETWATCH_TOKEN=self.service.camera_token, YOLO_OFFLINE="1")
         process = Process("run", args, self.workdir / log, env)
@@ -294,9 +321,14 @@ def test_live_cameras_through_outages_and_restart(system: dict[str, Any]) -> Non
     t_start = time.monotonic()
 
     # 1. Both RTSP cameras go online and their violations arrive at the service.
-    wait_for("cam-a and cam-b online at the service",
-             lambda: {c: s["status"] for c, s in service.cameras().items() if c != "cam-h"}
-             == {"cam-a": "online", "cam-b": "online"}, 40)
+    wait_for(
+        "cam-a and cam-b online at the service",
+        lambda: (
+            {c: s["status"] for c, s in service.cameras().items() if c != "cam-h"}
+            == {"cam-a": "online", "cam-b": "online"}
+        ),
+        40,
+    )
     persistent = wait_for("the persistent stall's case", lambda: service.cases("cam-a"), 20)
     assert len(persistent) == 1 and persistent[0]["status"] == "reported"
     wait_for("a cam-b case", lambda: service.cases("cam-b"), 20)
@@ -309,8 +341,11 @@ def test_live_cameras_through_outages_and_restart(system: dict[str, Any]) -> Non
     frames_before = {c: s["frames_analysed"] for c, s in health()["by_id"].items()}
     assert service.process.stop() is not None
     down = time.monotonic()
-    wait_for("cam-h offline", lambda: health()["by_id"]["cam-h"]["status"] == "offline",
-             max(1.0, 30 - (time.monotonic() - t_start)))
+    wait_for(
+        "cam-h offline",
+        lambda: health()["by_id"]["cam-h"]["status"] == "offline",
+        max(1.0, 30 - (time.monotonic() - t_start)),
+    )
     time.sleep(max(0.0, 24 - (time.monotonic() - t_start)))
     now = health()["by_id"]
     assert now["cam-h"]["frames_analysed"] == 0 and system["hang"].accepted >= 1

@@ -101,9 +101,18 @@ def wait_until(predicate: Any, timeout: float = 10.0) -> None:
 
 @pytest.mark.parametrize(
     ("status_code", "outcome"),
-    [(200, Outcome.DELIVERED), (201, Outcome.DELIVERED), (500, Outcome.RETRY), (503, Outcome.RETRY),
-     (429, Outcome.RETRY), (408, Outcome.RETRY), (409, Outcome.REJECTED), (422, Outcome.REJECTED),
-     (401, Outcome.REJECTED), (404, Outcome.REJECTED)],
+    [
+        (200, Outcome.DELIVERED),
+        (201, Outcome.DELIVERED),
+        (500, Outcome.RETRY),
+        (503, Outcome.RETRY),
+        (429, Outcome.RETRY),
+        (408, Outcome.RETRY),
+        (409, Outcome.REJECTED),
+        (422, Outcome.REJECTED),
+        (401, Outcome.REJECTED),
+        (404, Outcome.REJECTED),
+    ],
 )
 def test_classify(status_code: int, outcome: Outcome) -> None:
     assert classify(status_code) is outcome
@@ -177,8 +186,12 @@ def test_idempotent_resend_and_status_coalescing(tmp_path: Path, service: Record
     sender.start()
     assert sender.flush(10)
     sender.stop()
-    assert service.delivered() == [alert(1).key, alert(2).key, "/api/v1/cameras/cam-a/status",
-                                   "/api/v1/cameras/cam-b/status"]
+    assert service.delivered() == [
+        alert(1).key,
+        alert(2).key,
+        "/api/v1/cameras/cam-a/status",
+        "/api/v1/cameras/cam-b/status",
+    ]
     spool.close()
 
 
@@ -191,8 +204,9 @@ def test_idempotent_resend_and_status_coalescing(tmp_path: Path, service: Record
         pytest.param([401, 201], 0, 2, id="auth failure is retried, never dropped"),
     ],
 )
-def test_refusals_and_retries(tmp_path: Path, service: RecordingService, script: list[int], buried: int,
-                              sends: int) -> None:
+def test_refusals_and_retries(
+    tmp_path: Path, service: RecordingService, script: list[int], buried: int, sends: int
+) -> None:
     spool = Spool(tmp_path / "spool.sqlite3")
     service.answers[alert(1).key] = list(script)
     spool.put([alert(1), alert(2)])
@@ -210,10 +224,18 @@ def test_evidence_upload_reads_the_file_when_sent(tmp_path: Path, service: Recor
     spool = Spool(tmp_path / "spool.sqlite3")
     picture = tmp_path / "snapshot.jpg"
     picture.write_bytes(b"\xff\xd8jpeg")
-    good = Outgoing("evidence", "evidence:aa", "/api/v1/evidence/aa",
-                    json.dumps({"file": str(picture), "content_type": "image/jpeg"}))
-    missing = Outgoing("evidence", "evidence:bb", "/api/v1/evidence/bb",
-                       json.dumps({"file": str(tmp_path / "gone.jpg"), "content_type": "image/jpeg"}))
+    good = Outgoing(
+        "evidence",
+        "evidence:aa",
+        "/api/v1/evidence/aa",
+        json.dumps({"file": str(picture), "content_type": "image/jpeg"}),
+    )
+    missing = Outgoing(
+        "evidence",
+        "evidence:bb",
+        "/api/v1/evidence/bb",
+        json.dumps({"file": str(tmp_path / "gone.jpg"), "content_type": "image/jpeg"}),
+    )
     spool.put([good, missing, alert(1)])
     sender = SpoolSender(spool, ServiceClient(service.url))
     sender.start()

@@ -229,9 +229,7 @@ def _run_capture(streams: list[FakeStream], *, seconds: float, policy: Reconnect
         opened.append(time.monotonic())
         return streams.pop(0) if streams else FakeStream([], opened=False)
 
-    thread = CaptureThread(
-        "cam-x", "rtsp://cam/x", queue, sample_fps=1000.0, policy=policy, opener=opener, probe=None
-    )
+    thread = CaptureThread("cam-x", "rtsp://cam/x", queue, sample_fps=1000.0, policy=policy, opener=opener, probe=None)
     thread.start()
     time.sleep(seconds)
     thread.stop()

@@ -13,7 +13,7 @@ from detector.model.adapters import class_lookup
 from detector.model.backends import ENV_BACKEND, ENV_CACHE
 from detector.model.wrapper import Detector, default_card, load_detector, read_card
 from tests.conftest import build_untrained_model, make_test_video, run_cli
-from zones.detections import CLASSES
+from zones.detections import MODEL_CLASSES as CLASSES
 from zones.errors import ModelError
 
 

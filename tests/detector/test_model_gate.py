@@ -18,7 +18,7 @@ import pytest
 from detector.model.wrapper import Detector, default_card
 from detector.training.calibrate import collect
 from detector.training.dataset import NEGATIVES_SEED0, TEST_SEED0, write_dataset, write_negatives
-from zones.detections import CLASSES
+from zones.detections import MODEL_CLASSES as CLASSES
 
 GOLDEN = Path(__file__).parent / "golden" / "model_gate.json"
 TEST_IMAGES = 60

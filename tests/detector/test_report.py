@@ -17,7 +17,8 @@ import cv2
 import numpy as np
 import pytest
 
-from detector.evidence.report import cluster_places, format_offset, render_report, write_report
+from detector.evidence.report import format_offset, render_report, write_report
+from detector.evidence.report_data import cluster_places
 from detector.evidence.writer import EvidenceWriter
 from tests.conftest import screenshot_page
 from zones.alert import AlertRecord, EvidenceItem

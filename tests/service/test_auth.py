@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import html
+import json
 import re
 import uuid
 from collections.abc import Iterator
@@ -427,6 +429,24 @@ def test_pages_carry_security_headers_and_local_assets_only(server: LiveServer) 
             assert response.headers["x-content-type-options"] == "nosniff"
         page = browser.get("/").text
     assert not re.search(r"(src|href)=\"(https?:)?//", page), "no external assets"
+
+
+@pytest.mark.parametrize(
+    ("role", "path"), [("operator", "/"), ("officer", "/officer"), ("supervisor", "/setup/cameras/cam-a")]
+)
+def test_pages_give_their_scripts_every_category_label(shared_server: LiveServer, role: str, path: str) -> None:
+    """SW.CATEGORY (filters, lists, zone categories) comes from the page, in the service's order."""
+    with _login(shared_server, shared_server.tokens[role]) as browser:
+        page = browser.get(path).text
+    found = re.search(r'<meta name="sw-categories" content="([^"]*)">', page)
+    assert found is not None
+    assert list(json.loads(html.unescape(found.group(1))).items()) == [
+        ("street_vending", "占道经营 street vending"),
+        ("storefront_overflow", "出店经营 storefront overflow"),
+        ("hanging_laundry", "沿街晾晒 hanging laundry"),
+        ("illegal_structure", "乱搭乱建 illegal structure"),
+        ("sidewalk_obstruction", "占道堆物 sidewalk obstruction"),
+    ]
 
 
 # ---- settings -----------------------------------------------------------------------------------------

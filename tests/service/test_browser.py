@@ -188,6 +188,11 @@ def test_operator_labels_a_box_and_files_rejects_with_a_reason(driver: Any, live
     """Review with labels: the operator corrects the box on the clean snapshot (touch, keyboard, then mouse),
     files with it, rejects another report as a parked vehicle; the stored rows hold the box in snapshot
     pixels (the image is shown at about half its size) and the reason; the precision table counts both."""
+    from selenium.common.exceptions import (
+        ElementClickInterceptedException,
+        NoSuchElementException,
+        StaleElementReferenceException,
+    )
     from selenium.webdriver.common.actions import interaction
     from selenium.webdriver.common.actions.action_builder import ActionBuilder
     from selenium.webdriver.common.actions.pointer_input import PointerInput
@@ -220,7 +225,16 @@ def test_operator_labels_a_box_and_files_rejects_with_a_reason(driver: Any, live
     wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "#live.on")))
 
     def open_case(case_id: str) -> None:
-        wait.until(EC.element_to_be_clickable((By.CSS_SELECTOR, f"#cases tr[data-id='{case_id}']"))).click()
+        def click(d: Any) -> bool:
+            # The list is drawn again on every case event (SSE), e.g. right after the last action: a row
+            # found a moment ago may be gone by the click; find it again then.
+            try:
+                d.find_element(By.CSS_SELECTOR, f"#cases tr[data-id='{case_id}']").click()
+            except (StaleElementReferenceException, NoSuchElementException, ElementClickInterceptedException):
+                return False
+            return True
+
+        wait.until(click)
         wait.until(lambda d: d.execute_script(
             "const i = document.querySelector('#detail figure.labeller img');"
             "return i && i.naturalWidth > 0 && document.querySelector('#detail input[name=x1]').value !== ''"
@@ -299,5 +313,75 @@ def test_operator_labels_a_box_and_files_rejects_with_a_reason(driver: Any, live
     with live.db.reading() as session:
         row = session.scalars(select(CaseChange).where(CaseChange.seq == filed["seq"])).one()
     assert row.label == filed["label"] and all(isinstance(v, float) for v in row.label["bbox"])
+    logs = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+    assert logs == [], logs
+
+
+@pytest.mark.parametrize(
+    ("category", "object_class", "label"),
+    [
+        ("sidewalk_obstruction", "object", "占道堆物 sidewalk obstruction"),
+        ("street_vending", "stall", "占道经营 street vending"),
+    ],
+)
+def test_dashboard_filters_by_each_category(
+    driver: Any, live: LiveServer, category: str, object_class: str, label: str
+) -> None:
+    """The category filter offers every category, labelled; picking one lists only its cases, and the
+    officer's page names the category the same way."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as EC
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    wait = WebDriverWait(driver, 20)
+    image = png(320, 180, (100, 60, 160, 120))
+    digest = hashlib.sha256(image).hexdigest()
+    evidence = [{"kind": "snapshot", "path": "evidence/x/snapshot.png", "sha256": digest}]
+    records = {
+        name: alert(category=name, object_class=cls, evidence=evidence)
+        for name, cls in (("street_vending", "stall"), ("sidewalk_obstruction", "object"))
+    }
+    with live.client("camera") as camera:
+        put = camera.put(f"/api/v1/evidence/{digest}", content=image, headers={"content-type": "image/png"})
+        assert put.status_code == 200
+        for record in records.values():
+            assert ingest(camera, record).status_code == 201
+    mine = records[category]["id"]
+
+    driver.get(live.url + "/login")
+    driver.find_element(By.ID, "token").send_keys(live.tokens["operator"])
+    driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    wait.until(EC.url_to_be(live.url + "/"))
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#cases tbody tr[data-id]")) == 2)
+    select = Select(driver.find_element(By.CSS_SELECTOR, "#filters select[name=category]"))
+    options = [(o.get_attribute("value"), o.text) for o in select.options]
+    assert options == [
+        ("", "all categories"),
+        ("street_vending", "占道经营 street vending"),
+        ("storefront_overflow", "出店经营 storefront overflow"),
+        ("hanging_laundry", "沿街晾晒 hanging laundry"),
+        ("illegal_structure", "乱搭乱建 illegal structure"),
+        ("sidewalk_obstruction", "占道堆物 sidewalk obstruction"),
+    ]
+    select.select_by_value(category)
+    wait.until(
+        lambda d: [r.get_attribute("data-id") for r in d.find_elements(By.CSS_SELECTOR, "#cases tbody tr")] == [mine]
+    )
+    row = driver.find_element(By.CSS_SELECTOR, f"#cases tr[data-id='{mine}']")
+    assert label in row.text
+    row.click()
+    wait.until(EC.text_to_be_present_in_element((By.CSS_SELECTOR, "#detail h2"), label))
+
+    with live.client("admin") as admin:
+        for action in ("file", "dispatch"):
+            assert admin.post(f"/api/v1/cases/{mine}/actions", json={"action": action}).status_code == 200
+    driver.get(live.url + "/static/app.css")
+    driver.delete_all_cookies()
+    driver.get(live.url + "/login")
+    driver.find_element(By.ID, "token").send_keys(live.tokens["officer"])
+    driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    wait.until(EC.url_to_be(live.url + "/officer"))
+    card = wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, f"article.card[data-id='{mine}']")))
+    assert label in card.text
     logs = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
     assert logs == [], logs

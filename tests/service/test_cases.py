@@ -6,6 +6,7 @@ import json
 import random
 import threading
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -142,6 +143,46 @@ def test_deadlines_overdue_flag_and_filter(tmp_path: Path) -> None:
         live.db.dispose()
 
 
+# (category, its object class, default handling deadline in hours)
+DEFAULT_DEADLINES_H = [
+    ("street_vending", "stall", 2),
+    ("storefront_overflow", "stall", 4),
+    ("hanging_laundry", "laundry", 24),
+    ("illegal_structure", "structure", 7 * 24),
+    ("sidewalk_obstruction", "object", 4),
+]
+
+
+@pytest.fixture(scope="module")
+def clocked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer, FakeClock]]:
+    """A server with default settings and a clock the test sets."""
+    clock = FakeClock(datetime(2026, 11, 27, 1, 20, tzinfo=UTC))
+    live = start_server(settings_for(f"sqlite:///{tmp_path_factory.mktemp('clocked') / 'c.db'}"), clock=clock)
+    yield live, clock
+    live.stop()
+    live.db.dispose()
+
+
+@pytest.mark.parametrize(("category", "object_class", "hours"), DEFAULT_DEADLINES_H)
+def test_default_deadline_of_each_category_makes_cases_overdue(
+    clocked: tuple[LiveServer, FakeClock], category: str, object_class: str, hours: int
+) -> None:
+    live, clock = clocked
+    alerted = datetime(2026, 11, 27, 1, 17, 3, tzinfo=UTC)
+    case_id = new_case(live, "dispatched", category=category, object_class=object_class,
+                       alerted_at=alerted.isoformat(), camera_id=f"cam-due-{category.replace('_', '-')}")  # fmt: skip
+    due = alerted + timedelta(hours=hours)
+    seen = []
+    with live.client("operator") as operator:
+        for now in (due - timedelta(seconds=1), due + timedelta(seconds=1)):
+            clock.now = now
+            case = operator.get(f"/api/v1/cases/{case_id}").json()
+            overdue = operator.get("/api/v1/cases", params={"overdue": "true", "category": category}).json()
+            seen.append((case["due_at"], case["overdue"], case_id in [item["id"] for item in overdue["items"]]))
+    due_text = due.isoformat().replace("+00:00", "Z")
+    assert seen == [(due_text, False, False), (due_text, True, True)]
+
+
 @pytest.mark.parametrize(
     ("offset_m", "category", "minutes_later", "is_repeat"),
     [
@@ -189,6 +230,8 @@ def populated(shared_any_server: LiveServer) -> tuple[LiveServer, dict[str, str]
         "c": new_case(any_server, "dispatched", camera_id="cam-other", alerted_at="2026-11-27T11:00:00+08:00"),
         "d": new_case(any_server, "rejected", grid={"code": "g-9", "team": "team-b"},
                       alerted_at="2026-11-27T12:00:00+08:00"),
+        "e": new_case(any_server, "reported", category="sidewalk_obstruction", object_class="object",
+                      alerted_at="2026-11-27T08:00:00+08:00"),
     }  # fmt: skip
     return any_server, ids
 
@@ -196,15 +239,18 @@ def populated(shared_any_server: LiveServer) -> tuple[LiveServer, dict[str, str]
 @pytest.mark.parametrize(
     ("params", "expected"),
     [
-        ({}, "dcba"),  # newest first
-        ({"status": "reported"}, "a"),
+        ({}, "dcbae"),  # newest first
+        ({"status": "reported"}, "ae"),
         ({"status": ["filed", "dispatched"]}, "cb"),
         ({"category": "hanging_laundry"}, "b"),
+        ({"category": "sidewalk_obstruction"}, "e"),
+        ({"category": ["sidewalk_obstruction", "hanging_laundry"]}, "be"),
+        ({"category": "sidewalk_obstruction", "status": "reported"}, "e"),
         ({"camera": "cam-other"}, "c"),
         ({"grid": "g-9"}, "d"),
         ({"team": "team-a"}, "c"),
         ({"since": "2026-11-27T10:00:00+08:00"}, "dcb"),
-        ({"until": "2026-11-27T03:00:00+00:00"}, "ba"),
+        ({"until": "2026-11-27T03:00:00+00:00"}, "bae"),
         ({"since": "2026-11-27T10:00:00+08:00", "until": "2026-11-27T12:00:00+08:00"}, "cb"),
         ({"limit": 2}, "dc"),
         ({"limit": 2, "offset": 2}, "ba"),
@@ -222,7 +268,7 @@ def test_list_filters(populated: tuple[LiveServer, dict[str, str]], params: dict
     if "limit" not in params and "offset" not in params:
         assert body["total"] == len(expected)
     else:
-        assert body["total"] == 4
+        assert body["total"] == 5
 
 
 @pytest.mark.parametrize(
@@ -299,6 +345,36 @@ def test_cap_is_valid_cap_1_2_with_lat_lon_circle(server: LiveServer) -> None:
     assert info.findtext("cap:certainty", namespaces=ns) == "Observed"
     assert info.findtext("cap:area/cap:circle", namespaces=ns) == "32.060130,118.797020 0.025"
     assert info.findtext("cap:expires", namespaces=ns) == "2026-11-27T03:17:03-00:00"
+
+
+# (category, its object class, CAP event, CAP expires: alerted 01:17:03 UTC + the default deadline)
+CAP_EVENTS = [
+    ("street_vending", "stall", "占道经营 street vending", "2026-11-27T03:17:03-00:00"),
+    ("storefront_overflow", "stall", "出店经营 storefront overflow", "2026-11-27T05:17:03-00:00"),
+    ("hanging_laundry", "laundry", "沿街晾晒 hanging laundry", "2026-11-28T01:17:03-00:00"),
+    ("illegal_structure", "structure", "乱搭乱建 illegal structure", "2026-12-04T01:17:03-00:00"),
+    ("sidewalk_obstruction", "object", "占道堆物 sidewalk obstruction", "2026-11-27T05:17:03-00:00"),
+]
+
+
+@pytest.mark.parametrize(("category", "object_class", "event", "expires"), CAP_EVENTS)
+def test_cap_and_geojson_name_each_category(
+    shared_server: LiveServer, category: str, object_class: str, event: str, expires: str
+) -> None:
+    case_id = new_case(shared_server, "filed", category=category, object_class=object_class, zone="人行道-3")
+    with shared_server.client("operator") as operator:
+        cap = operator.get(f"/api/v1/cases/{case_id}/cap")
+        geojson = operator.get("/api/v1/cases.geojson", params={"category": category, "limit": 5000}).json()
+    ns = {"cap": "urn:oasis:names:tc:emergency:cap:1.2"}
+    info = ET.fromstring(cap.content).find("cap:info", ns)
+    assert info is not None
+    assert info.findtext("cap:event", namespaces=ns) == event
+    assert info.findtext("cap:headline", namespaces=ns) == f"{event} — 人行道-3"
+    assert info.findtext("cap:eventCode/cap:value", namespaces=ns) == category
+    assert info.findtext("cap:expires", namespaces=ns) == expires
+    features = {feature["id"]: feature for feature in geojson["features"]}
+    assert features[case_id]["properties"]["category"] == category
+    assert {feature["properties"]["category"] for feature in features.values()} == {category}
 
 
 def test_metrics_are_prometheus_text(server: LiveServer) -> None:

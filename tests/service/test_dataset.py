@@ -14,7 +14,8 @@ import subprocess
 import sys
 import uuid
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -92,6 +93,7 @@ class Row:
     reviewer_role: str = "operator"
     manifest_bbox: tuple[float, float, float, float] | None = None  # default: bbox
     manifest_class: str | None = None  # default: object_class
+    skipped: bool = False  # filed with a class the model has not (object): in the manifest only
 
 
 FILE: tuple[str, dict[str, Any]] = ("file", {})
@@ -228,32 +230,39 @@ def open_store(tmp: Path) -> Store:
     return Store(live=live, clock=clock, evidence_dir=evidence_dir)
 
 
+@contextmanager
+def store_of(tmp: Path, rows: Sequence[Row] = ()) -> Iterator[Store]:
+    """A running store holding ``rows``, reported and reviewed; stopped on leaving."""
+    built = open_store(tmp)
+    try:
+        for row in rows:
+            built.add_case(
+                row.name,
+                camera=row.camera,
+                started_at=row.started_at,
+                category=row.category,
+                object_class=row.object_class,
+                bbox=row.bbox,
+                evidence=row.evidence,
+            )
+            for action, body in row.actions:
+                built.act(row.name, action, body, role=row.reviewer_role)
+        yield built
+    finally:
+        built.live.stop()
+        built.live.db.dispose()
+
+
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
-    built = open_store(tmp_path_factory.mktemp("store"))
-    for row in ROWS:
-        built.add_case(
-            row.name,
-            camera=row.camera,
-            started_at=row.started_at,
-            category=row.category,
-            object_class=row.object_class,
-            bbox=row.bbox,
-            evidence=row.evidence,
-        )
-        for action, body in row.actions:
-            built.act(row.name, action, body, role=row.reviewer_role)
-    yield built
-    built.live.stop()
-    built.live.db.dispose()
+    with store_of(tmp_path_factory.mktemp("store"), ROWS) as built:
+        yield built
 
 
 @pytest.fixture
 def fresh_store(tmp_path: Path) -> Iterator[Store]:
-    built = open_store(tmp_path)
-    yield built
-    built.live.stop()
-    built.live.db.dispose()
+    with store_of(tmp_path) as built:
+        yield built
 
 
 def manifest(out: Path) -> list[dict[str, Any]]:
@@ -286,24 +295,37 @@ def test_export_writes_each_verdict(store: Store, exported: Path, row: Row) -> N
     assert images == [exported / "images" / split / f"{case_id}.jpg"]
     assert images[0].read_bytes() == store.images[row.name]  # the clean snapshot, byte for byte
     assert (exported / "labels" / split / f"{case_id}.txt").read_text() == row.label
-    reviewer = {"operator": "operator-1", "supervisor": "supervisor-1"}[row.reviewer_role]
-    assert entry == {
+    assert entry == expected_entry(store, row)
+
+
+def expected_entry(store: Store, row: Row, fmt: str = "yolo") -> dict[str, Any]:
+    """The manifest line the export in ``fmt`` must write for ``row``."""
+    case_id = store.ids[row.name]
+    split = split_for(row.camera, row.day, 0.2)
+    image = f"images/{split}/{case_id}.jpg" if fmt == "yolo" else f"images/{case_id}.jpg"
+    return {
         "case_id": case_id,
         "camera_id": row.camera,
         "time": store.verdict_at[row.name].isoformat(),
         "day": row.day,
-        "split": split_for(row.camera, row.day, 0.2),
-        "image": f"images/{split}/{case_id}.jpg",
-        "sha256": sha(store.images[row.name]),
-        "width": WIDTH,
-        "height": HEIGHT,
+        "split": split,
+        "image": None if row.skipped else image,
+        "sha256": None if row.skipped else sha(store.images[row.name]),
+        "width": None if row.skipped else WIDTH,
+        "height": None if row.skipped else HEIGHT,
         "verdict": row.verdict,
-        "reviewer": reviewer,
+        "reviewer": {"operator": "operator-1", "supervisor": "supervisor-1"}[row.reviewer_role],
         "reviewer_role": row.reviewer_role,
         "reason": row.reason,
         "object_class": row.manifest_class or row.object_class,
         "bbox": list(row.manifest_bbox or map(float, row.bbox)),
         "label_from": "operator" if row.manifest_class else "model",
+        "skipped": (
+            "object class 'object' is not a class of the model (stall, laundry, structure), so the case is left "
+            "out of the dataset"
+            if row.skipped
+            else None
+        ),
     }
 
 
@@ -400,6 +422,90 @@ def test_export_is_incremental_and_never_moves_old_items(fresh_store: Store, tmp
     ]
     assert (out / "images/train" / f"{first}.jpg").is_file()
     assert (out / "labels/val" / f"{fresh_store.ids['third']}.txt").read_text() == MODEL_BOX_LABEL
+
+
+# ---- export: classes the model has not (占道堆物 sidewalk_obstruction: object) ------------------------
+
+OBSTRUCTION = {"category": "sidewalk_obstruction", "object_class": "object"}
+OBSTRUCTION_ROWS = [
+    Row("obstruction-filed", (FILE,), "filed", "", skipped=True, **OBSTRUCTION),
+    # skipped cases are not read: a snapshot never uploaded stops nothing
+    Row("obstruction-filed-never-uploaded", (FILE,), "filed", "", evidence="none-uploaded", skipped=True,
+        **OBSTRUCTION),
+    Row("obstruction-filed-then-dispatched", (FILE, ("dispatch", {})), "filed", "", skipped=True, **OBSTRUCTION),
+    Row("obstruction-filed-as-stall",
+        (("file", {"label": {"bbox": [320, 180, 480, 300], "object_class": "stall"}}),), "filed",
+        "0 0.625000 0.666667 0.250000 0.333333\n", manifest_bbox=(320.0, 180.0, 480.0, 300.0),
+        manifest_class="stall", **OBSTRUCTION),
+    Row("stall-filed-as-object",
+        (("file", {"label": {"bbox": [320, 180, 480, 300], "object_class": "object"}}),), "filed", "",
+        manifest_bbox=(320.0, 180.0, 480.0, 300.0), manifest_class="object", skipped=True),
+    # a rejected obstruction is a hard negative like any rejected case
+    Row("obstruction-rejected", (("reject", {"reason": "parked_vehicle"}),), "rejected", "",
+        reason="parked_vehicle", **OBSTRUCTION),
+    Row("stall-filed", (FILE,), "filed", MODEL_BOX_LABEL),
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def obstruction_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
+    with store_of(tmp_path_factory.mktemp("obstruction"), OBSTRUCTION_ROWS) as built:
+        yield built
+
+
+@pytest.fixture(scope="module")
+def obstruction_exports(obstruction_store: Store, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The store exported in both formats through the console script; a second run adds nothing."""
+    folders = {}
+    for fmt, main in (("yolo", "data.yaml"), ("label-studio", "tasks.json")):
+        out = tmp_path_factory.mktemp(fmt) / "obstruction"
+        args = ("dataset", "export", "--db", obstruction_store.url, "--out", str(out), "--format", fmt)
+        result = run(*args)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip() == str(out / main)
+        assert (
+            "exported 3 new verdict(s) (2 filed, 1 rejected); skipped 4 filed case(s) of classes the model has "
+            "none of (4 object); 0 already in manifest.jsonl; dataset now: train 3" in result.stderr
+        ), result.stderr
+        again = run(*args)
+        assert again.returncode == 0 and "exported 0 new verdict(s) (none); 7 already" in again.stderr, again.stderr
+        assert "dataset now: train 3" in again.stderr  # skipped cases are counted in no split
+        folders[fmt] = out
+    return folders
+
+
+@pytest.mark.parametrize("row", OBSTRUCTION_ROWS, ids=[row.name for row in OBSTRUCTION_ROWS])
+def test_export_skips_filed_cases_of_classes_the_model_has_not(
+    obstruction_store: Store, obstruction_exports: dict[str, Path], row: Row
+) -> None:
+    case_id = obstruction_store.ids[row.name]
+    for fmt, out in obstruction_exports.items():
+        entries = {entry["case_id"]: entry for entry in manifest(out)}
+        assert entries[case_id] == expected_entry(obstruction_store, row, fmt), fmt
+        images = [p.relative_to(out).as_posix() for p in out.glob(f"images/**/{case_id}.*")]
+        tasks_file = out / "tasks.json"
+        tasks = {t["data"]["case_id"]: t for t in json.loads(tasks_file.read_text())} if tasks_file.exists() else {}
+        labels = list(out.glob(f"labels/*/{case_id}.txt"))
+        if row.skipped:
+            assert (images, labels, case_id in tasks) == ([], [], False), fmt
+        elif fmt == "yolo":
+            assert images == [f"images/{entries[case_id]['split']}/{case_id}.jpg"]
+            assert [label.read_text() for label in labels] == [row.label]
+        else:
+            assert images == [f"images/{case_id}.jpg"] and labels == []
+            # pre-annotated only with a class of the label config (the model's): none for an obstruction
+            results = [result for p in tasks[case_id]["predictions"] for result in p["result"]]
+            classes = [result["value"]["rectanglelabels"] for result in results]
+            assert classes == ([] if row.category == "sidewalk_obstruction" else [[row.object_class]])
+
+
+def test_export_of_obstructions_is_still_a_three_class_dataset(obstruction_exports: dict[str, Path]) -> None:
+    out = obstruction_exports["yolo"]
+    assert yaml.safe_load((out / "data.yaml").read_text())["names"] == {0: "stall", 1: "laundry", 2: "structure"}
+    label_classes = {line.split()[0] for path in out.glob("labels/*/*.txt") for line in path.read_text().splitlines()}
+    assert label_classes == {"0"}
+    config = ElementTree.fromstring((obstruction_exports["label-studio"] / "label_config.xml").read_text())
+    assert [label.get("value") for label in config.iter("Label")] == ["stall", "laundry", "structure"]
 
 
 # ---- export: broken stores -------------------------------------------------------------------------

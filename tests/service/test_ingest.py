@@ -29,6 +29,28 @@ def test_first_post_creates_then_same_payload_is_200_with_stored_record(any_serv
 
 
 @pytest.mark.parametrize(
+    ("category", "object_class"),
+    [
+        ("street_vending", "stall"),
+        ("storefront_overflow", "stall"),
+        ("hanging_laundry", "laundry"),
+        ("illegal_structure", "structure"),
+        ("sidewalk_obstruction", "object"),  # 占道堆物: found by the stationary-object finder
+    ],
+)
+def test_every_category_becomes_a_case_of_it(shared_server: LiveServer, category: str, object_class: str) -> None:
+    record = alert(category=category, object_class=object_class)
+    with shared_server.client("camera") as camera:
+        assert ingest(camera, record).status_code == 201
+    with shared_server.client("operator") as operator:
+        case = operator.get(f"/api/v1/cases/{record['id']}").json()
+        listed = operator.get("/api/v1/cases", params={"category": category, "limit": 500}).json()["items"]
+    assert (case["status"], case["category"], case["object_class"]) == ("reported", category, object_class)
+    assert record["id"] in [item["id"] for item in listed]
+    assert {item["category"] for item in listed} == {category}
+
+
+@pytest.mark.parametrize(
     ("change", "value"),
     [
         ("confidence", 0.5),
@@ -53,6 +75,7 @@ def test_same_id_and_event_with_different_payload_is_409(server: LiveServer, cha
         (lambda r: r.update(extra_field=1), "extra_field"),
         (lambda r: r["grid"].update(owner="x"), "owner"),
         (lambda r: r.update(category="jaywalking"), "category"),
+        (lambda r: r.update(category="sidewalk_obstruction", object_class="rubbish"), "object_class"),
         (lambda r: r.update(confidence=1.5), "confidence"),
         (lambda r: r.update(started_at="2026-11-27T09:14:03"), "started_at"),  # no UTC offset
         (lambda r: r.update(id="not-a-uuid"), "id"),

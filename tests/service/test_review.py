@@ -47,6 +47,8 @@ ACTIONS: list[tuple[str, list[dict[str, Any]], dict[str, Any] | str, int, Any]] 
      ({"bbox": [10.5, 20.25, 30.75, 40.0], "object_class": "laundry"}, None, "box was too wide")),
     ("reported", CLEAN, {"action": "file", "label": {"bbox": [0, 0, 100000, 100000], "object_class": "structure"}},
      200, ({"bbox": [0.0, 0.0, 100000.0, 100000.0], "object_class": "structure"}, None, None)),
+    ("reported", CLEAN, {"action": "file", "label": {"bbox": [10, 20, 30, 40], "object_class": "object"}}, 200,
+     ({"bbox": [10.0, 20.0, 30.0, 40.0], "object_class": "object"}, None, None)),  # 占道堆物's class
     ("reported", CLEAN, {"action": "file"}, 200, (None, None, None)),
     ("reported", CLEAN, {"action": "reject", "reason": "parked_vehicle"}, 200, (None, "parked_vehicle", None)),
     ("reported", CLEAN, {"action": "reject", "reason": "other", "note": "a film crew's prop stall"}, 200,
@@ -166,8 +168,13 @@ SCENARIO: list[tuple[str, str, str | None, str, tuple[str, ...]]] = [
     ("cam-b", "street_vending", "2027-01-04T00:00:00", "file", ()),
     ("cam-b", "illegal_structure", "2026-11-27T05:00:00", "file", ()),
     ("cam-b", "illegal_structure", None, "", ()),
+    ("cam-c", "sidewalk_obstruction", "2026-11-27T06:00:00", "file", ()),
+    ("cam-c", "sidewalk_obstruction", "2026-11-27T07:00:00", "reject", ()),
+    ("cam-c", "sidewalk_obstruction", "2026-11-28T08:00:00", "file", ("dispatch",)),  # still filed
+    ("cam-c", "sidewalk_obstruction", None, "", ()),
 ]
-OBJECT = {"street_vending": "stall", "hanging_laundry": "laundry", "illegal_structure": "structure"}
+OBJECT = {"street_vending": "stall", "hanging_laundry": "laundry", "illegal_structure": "structure",
+          "sidewalk_obstruction": "object"}  # fmt: skip
 
 # (camera, category, week, filed, rejected, pending, precision)
 ALL = [
@@ -177,6 +184,7 @@ ALL = [
     ("cam-b", "illegal_structure", "2026-W48", 1, 0, 1, 1.0),
     ("cam-b", "street_vending", "2026-W53", 0, 1, 0, 0.0),
     ("cam-b", "street_vending", "2027-W01", 1, 0, 0, 1.0),
+    ("cam-c", "sidewalk_obstruction", "2026-W48", 2, 1, 1, 2 / 3),
 ]
 
 
@@ -222,15 +230,18 @@ def _expected(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
     ("params", "expected"),
     [
         ({}, ALL),
-        ({"camera": "cam-b"}, ALL[3:]),
+        ({"camera": "cam-b"}, ALL[3:6]),
+        ({"camera": "cam-c"}, ALL[6:]),
         ({"camera": "cam-none"}, []),
         ({"category": "street_vending"}, [ALL[1], ALL[2], ALL[4], ALL[5]]),
         ({"category": ["hanging_laundry", "illegal_structure"]}, [ALL[0], ALL[3]]),
+        ({"category": "sidewalk_obstruction"}, [ALL[6]]),
+        ({"category": ["sidewalk_obstruction", "illegal_structure"]}, [ALL[3], ALL[6]]),
         ({"camera": "cam-a", "category": "hanging_laundry"}, [ALL[0]]),  # only pending: precision null
         # since/until bound the verdict time (pending reports: alerted_at), since inclusive, until not
         ({"since": "2026-11-30T00:00:00Z"}, [ALL[2], ALL[4], ALL[5]]),
         ({"until": "2026-11-30T08:00:00+08:00"},
-         [ALL[0], ALL[1], ("cam-b", "illegal_structure", "2026-W48", 1, 0, 1, 1.0)]),
+         [ALL[0], ALL[1], ("cam-b", "illegal_structure", "2026-W48", 1, 0, 1, 1.0), ALL[6]]),
         ({"since": "2026-11-29T23:30:00Z", "until": "2026-11-30T00:10:00Z"},
          [("cam-a", "street_vending", "2026-W48", 0, 1, 0, 0.0)]),
         ({"since": "2026-12-01T00:00:00Z", "until": "2027-01-01T00:00:00Z"}, []),
@@ -283,6 +294,9 @@ def test_verdict_and_precision_metrics(verdicts: LiveServer) -> None:
         'streetwatch_precision{camera="cam-a",category="street_vending"} 0.5',
         'streetwatch_precision{camera="cam-b",category="illegal_structure"} 1',
         'streetwatch_precision{camera="cam-b",category="street_vending"} 0.5',
+        'streetwatch_verdicts_total{camera="cam-c",category="sidewalk_obstruction",verdict="filed"} 2',
+        'streetwatch_verdicts_total{camera="cam-c",category="sidewalk_obstruction",verdict="rejected"} 1',
+        'streetwatch_precision{camera="cam-c",category="sidewalk_obstruction"} 0.666667',
     }  # hanging_laundry has no verdict yet: no precision sample rather than NaN
     assert "# TYPE streetwatch_verdicts_total counter" in lines
     assert "# TYPE streetwatch_precision gauge" in lines

@@ -85,16 +85,22 @@ def test_postgresql_urls_use_psycopg_3(given: str, expected: str) -> None:
     assert Settings(database_url=given).database_url == expected
 
 
-def test_deadline_defaults_and_overrides() -> None:
-    settings = Settings(deadlines_s={"street_vending": 60})
-    assert settings.deadlines_s == {
-        "street_vending": 60.0,
-        "storefront_overflow": 4 * 3600.0,
-        "hanging_laundry": 24 * 3600.0,
-        "illegal_structure": 7 * 24 * 3600.0,
-    }
+DEFAULT_DEADLINES_S = {
+    "street_vending": 2 * 3600.0,
+    "storefront_overflow": 4 * 3600.0,
+    "hanging_laundry": 24 * 3600.0,
+    "illegal_structure": 7 * 24 * 3600.0,
+    "sidewalk_obstruction": 4 * 3600.0,
+}
+
+
+@pytest.mark.parametrize("category", sorted(DEFAULT_DEADLINES_S))
+def test_deadline_defaults_and_overrides(category: str) -> None:
+    assert Settings().deadlines_s == DEFAULT_DEADLINES_S
+    settings = Settings(deadlines_s={category: 60})
+    assert settings.deadlines_s == {**DEFAULT_DEADLINES_S, category: 60.0}
     with pytest.raises(ValueError, match="positive"):
-        Settings(deadlines_s={"street_vending": 0})
+        Settings(deadlines_s={category: 0})
 
 
 def test_settings_read_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -26,16 +26,11 @@ from service.core.lifecycle import STATUSES
 from service.core.metrics import render
 from service.models import Case
 from service.schemas import ErrorOut, Feature, FeatureCollection, Health
+from zones.categories import CATEGORY_LABELS
 
 router = APIRouter(tags=["exports"])
 
 CAP_NS = "urn:oasis:names:tc:emergency:cap:1.2"
-CATEGORY_LABELS = {
-    "street_vending": "占道经营 street vending",
-    "storefront_overflow": "出店经营 storefront overflow",
-    "hanging_laundry": "沿街晾晒 hanging laundry",
-    "illegal_structure": "乱搭乱建 illegal structure",
-}
 
 
 @router.get("/healthz", response_model=Health, responses={503: {"model": ErrorOut}}, summary="Liveness (no auth)")

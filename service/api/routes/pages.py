@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import html
+import json
 from pathlib import Path
 from string import Template
 from typing import Annotated
@@ -27,11 +28,14 @@ from service.api.deps import (
 )
 from service.api.routes import setup
 from service.core.security import Principal, csrf_token
+from zones.categories import CATEGORY_LABELS
 
 router = APIRouter(include_in_schema=False)
 
 _TEMPLATES = Path(__file__).resolve().parent.parent.parent / "templates"
 _SESSION_MAX_AGE_S = 12 * 3600
+# Category → label for the pages' scripts (SW.CATEGORY), in CATEGORIES order: one source for every page.
+_CATEGORY_LABELS_JSON = json.dumps(CATEGORY_LABELS, ensure_ascii=False, separators=(",", ":"))
 
 
 def _render(name: str, **values: str) -> str:
@@ -61,6 +65,7 @@ def _page(name: str, principal: Principal, request: Request, **extra: str) -> HT
         tile_url=settings.tile_url or "",
         tile_attribution=settings.tile_attribution,
         tile_gcj02="1" if settings.tile_gcj02 else "",
+        categories=_CATEGORY_LABELS_JSON,
         **extra,
     )
     return HTMLResponse(body, headers={"Cache-Control": "no-store"})

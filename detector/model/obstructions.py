@@ -1,0 +1,156 @@
+"""What the stationary-object finder's regions are: the model's class on a crop, a person, or an ``object``.
+
+Each region the finder holds (something new that stays, ``detector/video/stationary.py``) is judged once,
+when it is first held and again whenever it grows:
+
+1. the model runs on a crop around it (a distant stall gets more pixels than in the whole frame): a
+   stall, laundry or structure found there, overlapping the region, joins the frame's detections as
+   that class with the model's confidence;
+2. otherwise it is an ``object`` (class id 3), the ``sidewalk_obstruction`` category's class, with the
+   share of its box found new and still as confidence.
+
+A region the frame's own detections already cover (IoU ≥ ``COVERED_IOU``) adds nothing: the model saw it.
+A region that keeps stirring (``restless``: head and arms of someone standing or sitting there) adds
+nothing either: people are nobody's obstruction. (OpenCV 5 no longer ships its HOG people detector, and
+the default model has no person class; a restless test is what is left without weights of our own.)
+
+Known limit: nothing here knows vehicles, so a car parked for minutes in a zone that lists
+``sidewalk_obstruction`` becomes an ``object`` (README, "What it cannot do").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Final, Literal, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from detector.video.stationary import FinderSettings, StationaryFinder, StationaryRegion
+from zones.categories import OBJECT_CLASS_OF
+from zones.config import CameraConfig
+from zones.detections import CLASS_IDS, Detections, iou_matrix
+
+OBSTRUCTION: Final = "sidewalk_obstruction"
+OBJECT_CLASS_ID: Final = CLASS_IDS[OBJECT_CLASS_OF[OBSTRUCTION]]
+COVERED_IOU: Final = 0.3
+"""A region overlapping a detection of the frame this much is that detection's object."""
+CROP_MARGIN: Final = 0.5
+"""Context around a region in its crop, as a share of the region's size on each side."""
+MIN_CROP_PX: Final = 96
+TOO_DARK_SHARE: Final = 0.5
+"""A warning is given when more than this share of the analysed frames were too dark."""
+MAX_RESTLESS: Final = 5.0
+"""Regions whose look keeps changing more than this (grey levels, ``StationaryRegion.restless``) are
+people standing or sitting, not objects."""
+
+Image = npt.NDArray[np.uint8]
+Verdict = Literal["model", "object"]
+
+
+class CropModel(Protocol):
+    def predict(self, images: list[Image]) -> list[Detections]: ...
+
+
+@dataclass(frozen=True)
+class _Judgement:
+    box: tuple[float, float, float, float]
+    verdict: Verdict
+    found: Detections  # the model's detection on the crop (verdict "model"), in frame pixels
+
+
+def wanted(config: CameraConfig) -> bool:
+    """Whether any zone of the camera opts in to ``sidewalk_obstruction`` (the finder runs only then)."""
+    return any(OBSTRUCTION in zone.categories for zone in config.zones)
+
+
+@dataclass
+class ObstructionFinder:
+    """One camera's finder and the judge of its regions; ``detections(image, t, seen)`` per analysed frame."""
+
+    finder: StationaryFinder
+    model: CropModel | None = None
+    _judged: dict[int, _Judgement] = field(default_factory=dict)
+    crops_inferred: int = 0
+
+    @classmethod
+    def for_frames(
+        cls, width: int, height: int, model: CropModel | None, settings: FinderSettings | None = None
+    ) -> ObstructionFinder:
+        return cls(StationaryFinder(width, height, settings or FinderSettings()), model)
+
+    def detections(self, image: Image, t: float, seen: Detections) -> Detections:
+        """The detections the regions add to ``seen`` (the frame's own) at frame time ``t``."""
+        if not self.finder.usable:
+            return Detections.empty()
+        # A restless region is someone standing or sitting there; one held only a moment is not judged yet.
+        regions = [
+            r for r in self.finder.update(image, t).regions if r.restless is not None and r.restless <= MAX_RESTLESS
+        ]
+        self._judged = {r.region_id: self._judgement(r, image) for r in regions}
+        added = [self._judged[r.region_id] for r in regions]
+        parts = [j.found for j in added if j.verdict == "model"]
+        objects = [r for r, j in zip(regions, added, strict=True) if j.verdict == "object"]
+        if objects:
+            parts.append(
+                Detections(
+                    xyxy=np.array([r.xyxy for r in objects], dtype=np.float64),
+                    confidence=np.array([max(r.fill, 0.05) for r in objects]),
+                    class_id=np.full(len(objects), OBJECT_CLASS_ID, dtype=np.int64),
+                )
+            )
+        if not parts:
+            return Detections.empty()
+        extra = Detections.concatenate(parts)
+        if len(seen) and len(extra):
+            covered = np.asarray((iou_matrix(extra.xyxy, seen.xyxy) >= COVERED_IOU).any(axis=1), dtype=bool)
+            extra = extra[~covered]
+        return extra
+
+    def warnings(self) -> list[str]:
+        """Why this camera's frames may hide obstructions (for the audit summary), if they may."""
+        finder = self.finder
+        problems = []
+        if not finder.usable:
+            problems.append(
+                f"frames are {finder.frame_width}x{finder.frame_height}: lower than "
+                f"{finder.settings.min_height} px, too small to find objects that stay"
+            )
+        if finder.frames_seen and finder.frames_too_dark / finder.frames_seen > TOO_DARK_SHARE:
+            problems.append(
+                f"{finder.frames_too_dark} of {finder.frames_seen} analysed frames were too dark "
+                f"(median grey below {finder.settings.min_median:g}) to find objects that stay"
+            )
+        return problems
+
+    def _judgement(self, region: StationaryRegion, image: Image) -> _Judgement:
+        known = self._judged.get(region.region_id)
+        if known is not None and known.box == region.xyxy:
+            return known
+        crop, (ox, oy) = _crop(image, region.xyxy)
+        if self.model is not None:
+            self.crops_inferred += 1
+            found = self.model.predict([crop])[0]
+            if len(found):
+                shifted = found.xyxy + np.array([ox, oy, ox, oy], dtype=np.float64)
+                on_region = iou_matrix(shifted, np.array([region.xyxy]))[:, 0] >= COVERED_IOU
+                if on_region.any():
+                    best = int(np.argmax(np.where(on_region, found.confidence, -1.0)))
+                    hit = Detections(
+                        xyxy=shifted[best : best + 1],
+                        confidence=found.confidence[best : best + 1],
+                        class_id=found.class_id[best : best + 1],
+                    )
+                    return _Judgement(region.xyxy, "model", hit)
+        return _Judgement(region.xyxy, "object", Detections.empty())
+
+
+def _crop(image: Image, xyxy: tuple[float, float, float, float]) -> tuple[Image, tuple[int, int]]:
+    height, width = image.shape[:2]
+    x1, y1, x2, y2 = xyxy
+    side_x = max((x2 - x1) * (1 + 2 * CROP_MARGIN), MIN_CROP_PX)
+    side_y = max((y2 - y1) * (1 + 2 * CROP_MARGIN), MIN_CROP_PX)
+    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+    left, top = max(0, round(cx - side_x / 2)), max(0, round(cy - side_y / 2))
+    right, bottom = min(width, round(cx + side_x / 2)), min(height, round(cy + side_y / 2))
+    return np.ascontiguousarray(image[top:bottom, left:right]), (left, top)

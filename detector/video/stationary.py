@@ -1,0 +1,430 @@
+"""Find what stays: regions of a fixed camera's view where something new appeared and has not moved since.
+
+Every violation streetwatch looks for is stationary (a stall set up, goods put out, laundry hung, a shed
+built), and a fixed camera sees its street without them most of the time. So, besides the model, each
+camera keeps two OpenCV background models of its analysed frames (the dual background of Porikli et al.
+2008): a long-term one that learns over many minutes and a short-term one that learns in seconds.
+
+    long-term foreground  and  short-term background   ⇒   something new that stopped moving
+
+A person walking by is foreground in both (moving), a parked cart is foreground only in the long-term
+model once the short-term one has absorbed it. Such pixels that stay so for ``min_stay_s`` form a
+*region*; a region is then *held*: its look is remembered beside the background it hides, and it lasts
+while the frame there looks more like the object than like that background (so it survives the long-term
+model absorbing it after many minutes, and people walking in front of it), and ends when the background
+shows again. Knowing nothing of how a stall looks, this works on real cameras from the first day.
+
+Why these rules:
+- Time comes from frame timestamps only: each model's learning rate is ``1 - exp(-dt / tau)``, so the
+  same clip analysed every 1 s or every 4 s learns about the same per second of video (the short-term
+  rate is capped so that one sighting never becomes background, see ``_models``).
+- Lighting: every frame is scaled to the long-term background's exposure before either model sees it
+  (the median ratio of frame to background), so a global ramp (dusk, a cloud) changes nothing. A change
+  that is more than exposure (lights on, the day/night switch of an IR camera) turns most of the frame
+  into foreground at once, which no object does: both models relearn the frame, held regions are kept
+  (their look is taken anew) and the caller is told (``scene_changed``).
+- People who stand still for a while are found like objects; their regions keep stirring (``restless``)
+  where a thing put down does not, which lets the caller leave them out.
+- Shadows: MOG2 marks pixels that are a darker copy of the background as shadow (127), which never
+  count as foreground, so a shadow sweeping over the pavement raises nothing.
+- Small or thin blobs (rain streaks, compression noise) are removed by an opening and a minimum area.
+- The models run on a small copy of the frame (``width`` pixels wide): a few milliseconds per frame.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+from pydantic import BaseModel, ConfigDict, Field
+
+from zones.errors import InputError
+
+Image = npt.NDArray[Any]  # uint8 frames; int16 copies where looks are compared
+BoolMap = npt.NDArray[np.bool_]
+
+_FOREGROUND: Final = 255  # MOG2's label for foreground (127 is shadow)
+_BACKGROUND_RATIO: Final = 0.7
+_MAX_SHORT_RATE: Final = 0.25  # < 1 - _BACKGROUND_RATIO would never absorb; at 0.25 two sightings do
+MIN_STIR_FRAMES: Final = 2  # looks compared before a region's restlessness is given
+_STIR_FRAMES: Final = 9  # frames over which a held region's restlessness is judged (median: passers-by drop out)
+_RIM: Final = 2  # analysis pixels on either side of a region's outline where the ghost test reads edges
+_GAIN_DEADBAND: Final = 0.03  # exposure differences this small are left to the models' own tolerance
+
+
+class FinderSettings(BaseModel):
+    """How the stationary-object finder of one camera behaves."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    width: int = Field(default=320, ge=64, le=1920, description="Analysis width in pixels (height keeps the aspect).")
+    short_tau_s: float = Field(
+        default=6.0,
+        gt=0,
+        le=600,
+        description="Time constant of the short-term model: a still object is absorbed in ~1 tau.",
+    )
+    long_tau_s: float = Field(
+        default=3600.0, gt=0, le=86400 * 7, description="Time constant of the long-term model (the empty street)."
+    )
+    min_stay_s: float = Field(
+        default=8.0, ge=0, le=3600, description="Seconds a region must have stayed before it is reported."
+    )
+    grace_s: float = Field(
+        default=12.0, ge=0, le=600, description="Unseen seconds (occlusion, flicker) a pixel or region survives."
+    )
+    min_area: float = Field(
+        default=0.0015, gt=0, lt=1, description="Smallest region reported, as a fraction of the frame's area."
+    )
+    join: float = Field(
+        default=0.02,
+        ge=0,
+        le=0.2,
+        description="Still parts closer than this share of the frame's width are one object (goods on a rack).",
+    )
+    scene_change_fraction: float = Field(
+        default=0.45,
+        gt=0,
+        le=1,
+        description="Share of the frame turning foreground at once that counts as a scene change.",
+    )
+    var_threshold: float = Field(default=25.0, gt=0, le=255, description="MOG2 varThreshold of both models.")
+    min_median: float = Field(
+        default=12.0,
+        ge=0,
+        le=255,
+        description="A frame darker than this median grey level is too dark to find objects in.",
+    )
+    min_height: int = Field(
+        default=120, ge=16, le=4320, description="A frame lower than this is too small to find objects in."
+    )
+
+
+@dataclass(frozen=True)
+class StationaryRegion:
+    """A region that appeared and stayed, in pixels of the full frame."""
+
+    region_id: int
+    xyxy: tuple[float, float, float, float]
+    first_seen_t: float
+    last_seen_t: float
+    fill: float
+    """Share of the box's pixels that were found new and still: a rough confidence."""
+    restless: float | None
+    """How much the region's look keeps changing: the median over its last frames of the mean grey-level
+    difference from its look when first held (None until ``MIN_STIR_FRAMES`` frames are in). A thing put
+    down stays at the camera's noise (about 3 on the rendered clips), a person standing or sitting there
+    moves head, arms and weight (about 15)."""
+
+
+@dataclass
+class _Held:
+    region_id: int
+    box: tuple[int, int, int, int]  # small-frame pixels, x2/y2 exclusive
+    first_seen_t: float
+    last_seen_t: float
+    fill: float
+    look: Image
+    background: Image
+    ghost: bool
+    stirs: list[float] = field(default_factory=list)
+    """What stays here is the bare street where something stood when the models started or that the
+    long-term model had absorbed before it left: followed like an object (so it is not found again
+    and again), never reported."""
+
+
+@dataclass
+class FinderStep:
+    """What one frame changed: the regions held now, and whether the scene as a whole changed."""
+
+    regions: list[StationaryRegion]
+    scene_changed: bool
+    too_dark: bool = False
+
+
+@dataclass
+class StationaryFinder:
+    """One camera's finder; ``update(image, t)`` per analysed frame, in time order."""
+
+    frame_width: int
+    frame_height: int
+    settings: FinderSettings = field(default_factory=FinderSettings)
+    _long: cv2.BackgroundSubtractorMOG2 | None = None
+    _short: cv2.BackgroundSubtractorMOG2 | None = None
+    _last_t: float | None = None
+    _long_since: npt.NDArray[np.float64] | None = None
+    _static_since: npt.NDArray[np.float64] | None = None
+    _static_last: npt.NDArray[np.float64] | None = None
+    _held: list[_Held] = field(default_factory=list)
+    _recent: list[tuple[float, Image]] = field(default_factory=list)  # the last analysed small frames
+    _next_id: int = 1
+    frames_seen: int = 0
+    frames_too_dark: int = 0
+
+    def __post_init__(self) -> None:
+        if self.frame_width <= 0 or self.frame_height <= 0:
+            raise InputError(f"frame size must be positive, got {self.frame_width}x{self.frame_height}")
+        width = min(self.settings.width, self.frame_width)
+        self.small_size = (width, max(8, round(self.frame_height * width / self.frame_width)))
+        self.scale = (self.frame_width / self.small_size[0], self.frame_height / self.small_size[1])
+        self._kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
+        self._join_px = max(1, round(self.settings.join * self.small_size[0]))
+        self._join_kernel = np.ones((2 * self._join_px + 1, 2 * self._join_px + 1), np.uint8)
+
+    @property
+    def usable(self) -> bool:
+        """False when frames are too small to find objects in (a warning for the audit summary)."""
+        return self.frame_height >= self.settings.min_height
+
+    def update(self, image: Image, t: float) -> FinderStep:
+        if self._last_t is not None and t <= self._last_t:
+            return FinderStep(self.regions(), scene_changed=False)  # a repeated or late frame teaches nothing
+        self.frames_seen += 1
+        small = cv2.resize(image, self.small_size, interpolation=cv2.INTER_AREA)
+        grey = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
+        if float(np.median(grey)) < self.settings.min_median:
+            self.frames_too_dark += 1
+            self._last_t = t
+            return FinderStep(self.regions(), scene_changed=False, too_dark=True)
+        if self._long is None or self._short is None or self._last_t is None:
+            self._start(small, t)
+            return FinderStep([], scene_changed=False)
+        small = self._match_exposure(small, grey)
+        dt = t - self._last_t
+        self._last_t = t
+        long_fg = self._long.apply(small, learningRate=_rate(dt, self.settings.long_tau_s)) == _FOREGROUND
+        # Capped so that one sighting never outweighs the background (see _models): at sparse sampling a
+        # passer-by seen in one frame must not become short-term background.
+        short_rate = min(_rate(dt, self.settings.short_tau_s), _MAX_SHORT_RATE)
+        short_fg = self._short.apply(small, learningRate=short_rate) == _FOREGROUND
+        if float(long_fg.mean()) >= self.settings.scene_change_fraction:
+            self._relearn(small, t)
+            return FinderStep(self.regions(), scene_changed=True)
+        self._track_pixels(long_fg, short_fg, t)
+        self._follow_held(small, t)
+        self._hold_new(small, t)
+        self._recent = [*self._recent[-(_STIR_FRAMES - 1) :], (t, small)]
+        return FinderStep(self.regions(), scene_changed=False)
+
+    def regions(self) -> list[StationaryRegion]:
+        sx, sy = self.scale
+        return [
+            StationaryRegion(
+                region_id=held.region_id,
+                xyxy=(held.box[0] * sx, held.box[1] * sy, held.box[2] * sx, held.box[3] * sy),
+                first_seen_t=held.first_seen_t,
+                last_seen_t=held.last_seen_t,
+                fill=held.fill,
+                restless=float(np.median(held.stirs)) if len(held.stirs) >= MIN_STIR_FRAMES else None,
+            )
+            for held in self._held
+            if not held.ghost
+        ]
+
+    def _match_exposure(self, small: Image, grey: Image) -> Image:
+        """The frame scaled to the long-term background's exposure.
+
+        The gain is the median of frame / background over all pixels: a global change of light (dusk, a
+        cloud, auto-exposure) moves every pixel by the same factor, while a shadow or an object moves
+        only the pixels it covers, which the median ignores as long as they are fewer than half.
+        """
+        assert self._long is not None
+        model_grey = cv2.cvtColor(self._long.getBackgroundImage(), cv2.COLOR_BGR2GRAY).astype(np.float32)
+        gain = float(np.median(grey.astype(np.float32) / np.maximum(model_grey, 8.0)))
+        if abs(gain - 1.0) < _GAIN_DEADBAND or gain <= 0:
+            return small
+        return cv2.convertScaleAbs(small, alpha=1.0 / gain)
+
+    def _models(self) -> tuple[cv2.BackgroundSubtractorMOG2, cv2.BackgroundSubtractorMOG2]:
+        made = []
+        for _ in range(2):
+            model = cv2.createBackgroundSubtractorMOG2(
+                history=500, varThreshold=self.settings.var_threshold, detectShadows=True
+            )
+            # A mode joins the background only once the old background's weight falls below this. OpenCV's
+            # 0.9 lets one frame of a passer-by (weight = the learning rate, 0.15 at 1 s / 6 s) count as
+            # background in the short-term model the next time someone passes, which made busy pavements
+            # look still; at 0.7 a mode must be seen for about tau / 3 of video first.
+            model.setBackgroundRatio(_BACKGROUND_RATIO)
+            made.append(model)
+        return made[0], made[1]
+
+    def _start(self, small: Image, t: float) -> None:
+        self._long, self._short = self._models()
+        self._long.apply(small, learningRate=1.0)
+        self._short.apply(small, learningRate=1.0)
+        shape = small.shape[:2]
+        self._long_since = np.full(shape, np.nan)
+        self._static_since = np.full(shape, np.nan)
+        self._static_last = np.full(shape, np.nan)
+        self._last_t = t
+
+    def _relearn(self, small: Image, t: float) -> None:
+        held = self._held
+        self._recent = []  # other light: looks before the change say nothing about stillness
+        self._start(small, t)
+        for region in held:  # the same objects under new light: keep them, with their new look
+            x1, y1, x2, y2 = region.box
+            region.look = small[y1:y2, x1:x2].copy()
+        self._held = held
+
+    def _track_pixels(self, long_fg: BoolMap, short_fg: BoolMap, t: float) -> None:
+        assert self._long_since is not None and self._static_since is not None and self._static_last is not None
+        kernel = self._kernel
+        long_fg = cv2.morphologyEx(long_fg.astype(np.uint8), cv2.MORPH_OPEN, kernel).astype(bool)
+        static = long_fg & ~short_fg
+        static = cv2.morphologyEx(static.astype(np.uint8), cv2.MORPH_OPEN, kernel).astype(bool)
+        self._long_since[long_fg & np.isnan(self._long_since)] = t
+        self._long_since[~long_fg] = np.nan
+        self._static_since[static & np.isnan(self._static_since)] = t
+        self._static_last[static] = t
+        # Someone walking in front of a still object makes its pixels short-term foreground for a moment:
+        # such a pixel stays "static since" through the occlusion up to grace_s. A pixel back to the
+        # long-term background has nothing in front of it: nothing stands there (any more).
+        occluded_too_long = (t - np.nan_to_num(self._static_last, nan=-math.inf)) > self.settings.grace_s
+        expired = ~long_fg | (~static & occluded_too_long)
+        self._static_since[expired] = np.nan
+        self._static_last[expired] = np.nan
+
+    def _follow_held(self, small: Image, t: float) -> None:
+        kept = []
+        for held in self._held:
+            x1, y1, x2, y2 = held.box
+            now = small[y1:y2, x1:x2].astype(np.int16)
+            like_object = float(np.abs(now - held.look).mean())
+            like_background = float(np.abs(now - held.background).mean())
+            if like_object <= like_background:
+                held.last_seen_t = t
+                held.stirs = [*held.stirs[-(_STIR_FRAMES - 1) :], like_object]
+            elif t - held.last_seen_t > self.settings.grace_s:
+                self._forget_pixels(held.box)
+                continue  # the background shows again: the object has gone
+            kept.append(held)
+        self._held = kept
+
+    def _hold_new(self, small: Image, t: float) -> None:
+        assert self._static_since is not None and self._long_since is not None and self._long is not None
+        stayed = (t - np.nan_to_num(self._static_since, nan=math.inf)) >= self.settings.min_stay_s
+        for held in self._held:
+            x1, y1, x2, y2 = held.box
+            stayed[y1:y2, x1:x2] = False
+        if not stayed.any():
+            return
+        # Parts of one object (items on a rack, or halves split by someone passing in front) are joined.
+        joined = cv2.dilate(stayed.astype(np.uint8), self._join_kernel)
+        count, labels = cv2.connectedComponents(joined, connectivity=8)
+        min_pixels = self.settings.min_area * small.shape[0] * small.shape[1]
+        background = self._long.getBackgroundImage()
+        for label in range(1, count):
+            part = (labels == label) & stayed  # the joining dilation is not part of the object
+            if part.sum() < min_pixels:
+                continue
+            ys, xs = np.nonzero(part)
+            x, y, w, h = (
+                int(xs.min()),
+                int(ys.min()),
+                int(xs.max()) + 1 - int(xs.min()),
+                int(ys.max()) + 1 - int(ys.min()),
+            )
+            box = (x, y, x + w, y + h)
+            inside = part[y : y + h, x : x + w]
+            ghost = _is_ghost(small, background, box, inside)
+            first_seen = self._first_seen(box, inside, t)
+            neighbour = None if ghost else self._touching(box)
+            if neighbour is not None:
+                # The rest of an object already held (someone stood in front of this part until now).
+                box = _union(neighbour.box, box)
+                neighbour.first_seen_t = min(neighbour.first_seen_t, first_seen)
+                while (other := self._touching(box, besides=neighbour)) is not None:
+                    box = _union(box, other.box)
+                    neighbour.first_seen_t = min(neighbour.first_seen_t, other.first_seen_t)
+                    self._held.remove(other)
+                x1, y1, x2, y2 = neighbour.box = box
+                neighbour.look = small[y1:y2, x1:x2].astype(np.int16)
+                neighbour.background = background[y1:y2, x1:x2].astype(np.int16)
+                continue
+            held = _Held(
+                region_id=self._next_id,
+                box=box,
+                first_seen_t=first_seen,
+                last_seen_t=t,
+                fill=round(float(inside.mean()), 3),
+                look=small[y : y + h, x : x + w].astype(np.int16),
+                background=background[y : y + h, x : x + w].astype(np.int16),
+                ghost=ghost,
+            )
+            # How still it kept while it stayed, from the frames already seen: known as soon as it is held.
+            held.stirs = [
+                float(np.abs(before[y : y + h, x : x + w].astype(np.int16) - held.look).mean())
+                for seen_t, before in self._recent
+                if seen_t >= t - self.settings.min_stay_s
+            ]
+            self._held.append(held)
+            self._next_id += 1
+
+    def _touching(self, box: tuple[int, int, int, int], besides: _Held | None = None) -> _Held | None:
+        x1, y1, x2, y2 = box
+        for held in self._held:
+            hx1, hy1, hx2, hy2 = held.box
+            if (
+                held is not besides
+                and not held.ghost
+                and x1 <= hx2 + self._join_px
+                and hx1 <= x2 + self._join_px
+                and y1 <= hy2 + self._join_px
+                and hy1 <= y2 + self._join_px
+            ):
+                return held
+        return None
+
+    def _first_seen(self, box: tuple[int, int, int, int], inside: BoolMap, t: float) -> float:
+        assert self._long_since is not None
+        x1, y1, x2, y2 = box
+        since = self._long_since[y1:y2, x1:x2][inside]
+        since = since[~np.isnan(since)]
+        return float(np.median(since)) if len(since) else t
+
+    def _forget_pixels(self, box: tuple[int, int, int, int]) -> None:
+        assert self._static_since is not None and self._static_last is not None and self._long_since is not None
+        x1, y1, x2, y2 = box
+        for plane in (self._static_since, self._static_last, self._long_since):
+            plane[y1:y2, x1:x2] = np.nan
+
+
+def _boundary_edges(grey: Image, box: tuple[int, int, int, int], inside: BoolMap) -> float:
+    """Mean gradient magnitude of ``grey`` along the rim of the region (``inside`` within ``box``)."""
+    x1, y1, x2, y2 = box
+    height, width = grey.shape[:2]
+    # The rim reaches _RIM px outside the box, where the object's outline meets the street.
+    left, top = min(_RIM, x1), min(_RIM, y1)
+    right, bottom = min(_RIM, width - x2), min(_RIM, height - y2)
+    patch = grey[y1 - top : y2 + bottom, x1 - left : x2 + right].astype(np.float32)
+    mask = cv2.copyMakeBorder(inside.astype(np.uint8), top, bottom, left, right, cv2.BORDER_CONSTANT, value=0)
+    magnitude = np.hypot(cv2.Sobel(patch, cv2.CV_32F, 1, 0), cv2.Sobel(patch, cv2.CV_32F, 0, 1))
+    kernel = np.ones((3, 3), np.uint8)
+    rim = (cv2.dilate(mask, kernel) - cv2.erode(mask, kernel)).astype(bool)
+    return float(magnitude[rim].mean()) if rim.any() else 0.0
+
+
+def _is_ghost(small: Image, background: Image, box: tuple[int, int, int, int], inside: BoolMap) -> bool:
+    """Whether a new still region is the street uncovered rather than an object put down.
+
+    An object put down brings its outline with it: along the region's rim the frame has stronger edges
+    than the background model there. Where something has left, it is the other way round (the outline
+    is in the model, not in the frame); the classic abandoned-versus-removed test.
+    """
+    grey_now = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
+    grey_model = cv2.cvtColor(background, cv2.COLOR_BGR2GRAY)
+    return _boundary_edges(grey_now, box, inside) < _boundary_edges(grey_model, box, inside)
+
+
+def _union(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+    return (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
+
+
+def _rate(dt: float, tau: float) -> float:
+    return 1.0 - math.exp(-max(dt, 0.0) / tau)
