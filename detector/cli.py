@@ -18,6 +18,7 @@ from typing import Annotated, Any
 import typer
 
 from detector.live.command import run
+from detector.model.options import BackendOption, ModelOption, use_backend
 from zones.errors import InputError
 
 # No code path may reach the network: ultralytics must never try to download weights, fonts or
@@ -64,38 +65,6 @@ SampleFps = Annotated[
     float | None,
     typer.Option("--sample-fps", min=0.01, max=60.0, help="Frames analysed per second of video (default 1)."),
 ]
-ModelOption = Annotated[
-    Path | None, typer.Option("--model", help="Weights (.pt, .onnx, OpenVINO folder); default: newest card in models/.")
-]
-
-BackendOption = Annotated[
-    str | None,
-    typer.Option(
-        "--backend",
-        help="Inference runtime: auto (fastest present: OpenVINO, ONNX Runtime, PyTorch on a CPU), pytorch, onnx, "
-        "openvino (default $STREETWATCH_BACKEND, else auto). A .pt is exported once, offline, into the cache.",
-    ),
-]
-
-
-def _use_backend(backend: str | None) -> None:
-    """Route --backend through the environment, where the model loader (and any child process) reads it."""
-    import logging
-
-    from detector.model.backends import ENV_BACKEND, REQUESTS
-
-    if backend is not None:
-        if backend not in REQUESTS:
-            raise InputError(f"--backend {backend!r} is not one of {', '.join(REQUESTS)}")
-        os.environ[ENV_BACKEND] = backend
-    # Exports ("exporting … once") and fallbacks ("openvino unavailable: …") are worth a line on stderr.
-    logger = logging.getLogger("streetwatch")
-    if not logger.handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("streetwatch: %(message)s"))
-        logger.addHandler(handler)
-        logger.setLevel(logging.INFO)
-        logger.propagate = False
 
 
 @app.command()
@@ -169,7 +138,7 @@ def audit(
 
     if camera == Path() or out == Path():
         raise InputError("audit needs --camera CAMERA.yaml and --out DIR")
-    _use_backend(backend)
+    use_backend(backend)
     request = AuditRequest(
         videos=list(videos or []),
         camera=camera,
@@ -219,7 +188,7 @@ def detect(
     """Run the model and tracker only and write the detections file."""
     from detector.model.detect import run_detect
 
-    _use_backend(backend)
+    use_backend(backend)
     count = run_detect(video, out, model=model, sample_fps=sample_fps, progress=sys.stderr.isatty())
     typer.echo(f"{count} frames analysed; detections in {out}")
 
@@ -507,7 +476,7 @@ def model_promote(
     from detector.model.wrapper import MODELS_DIR
     from detector.training.promote import PromoteRequest, promote
 
-    _use_backend(backend)
+    use_backend(backend)
     outcome = promote(
         PromoteRequest(
             candidate=candidate,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from collections.abc import Callable
@@ -20,6 +21,22 @@ os.environ.setdefault("STREETWATCH_BACKEND", "pytorch")
 
 REPO = Path(__file__).resolve().parent.parent
 STREETWATCH = str(Path(sys.executable).with_name("streetwatch"))
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on (for servers the tests start)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def streetwatch_command() -> list[str]:
+    """The console script beside this Python (the venv's), else the one on PATH."""
+    if Path(STREETWATCH).exists():
+        return [STREETWATCH]
+    found = shutil.which("streetwatch")
+    assert found, "the streetwatch console script is not installed (pip install -e .)"
+    return [found]
 
 
 def run_cli_in_process(args: list[str]) -> tuple[int, str, str, float]:

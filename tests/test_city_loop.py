@@ -18,7 +18,6 @@ import io
 import json
 import os
 import shutil
-import socket
 import sqlite3
 import subprocess
 import time
@@ -33,7 +32,7 @@ import yaml
 
 from detector.audit.sample_clips import SampleClip, sample_clips
 from detector.model.wrapper import MODELS_DIR, default_card, sha256_of
-from tests.conftest import STREETWATCH
+from tests.conftest import STREETWATCH, free_port
 
 pytestmark = pytest.mark.slow
 
@@ -69,12 +68,6 @@ def _cli(*args: str | Path, timeout: float = 300) -> subprocess.CompletedProcess
 def _ok(done: subprocess.CompletedProcess[str]) -> str:
     assert done.returncode == 0, f"{done.args}: exit {done.returncode}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
     return done.stdout
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -125,7 +118,7 @@ def city(tmp_path_factory: pytest.TempPathFactory) -> Iterator[City]:
     db = f"sqlite:///{db_file}"
     operator = _ok(_cli("token", "create", "--role", "operator", "--name", "reviewer", "--db", db)).strip()
     camera = _ok(_cli("token", "create", "--role", "camera", "--name", "cams", "--db", db)).strip()
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     log = root / "service.log"
     with log.open("wb") as sink:

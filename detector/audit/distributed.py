@@ -353,7 +353,7 @@ def _merge_part(part: PartResult, previous: list[_Kept], kept: list[_Kept], conf
         record = AlertRecord.model_validate(raw)
         offsets = record.video_offset_s
         assert offsets is not None  # audits always fill it
-        last_seen = offsets.end if offsets.end is not None else min(part_end, math.inf)
+        last_seen = offsets.end if offsets.end is not None else part_end
         item = _Kept(record, staging, last_seen)
         if segment is None or segment.own_from <= offsets.start < segment.own_to:
             kept.append(item)

@@ -1,18 +1,18 @@
 """The ``streetwatch run`` command: its options, turned into a ``LiveRequest`` for ``detector.live.run``.
 
 ``detector.cli`` registers it with the other commands. Only typer is imported here, so the CLI starts
-fast; the live room loads when the command runs. ``--model`` and ``--backend`` read as the other
-commands' (``detector.cli``'s, which a room may not import).
+fast; the live room loads when the command runs. ``--model`` and ``--backend`` are the model room's,
+as for every other command.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from detector.model.options import BackendOption, ModelOption, use_backend
 from zones.errors import InputError
 
 
@@ -25,10 +25,7 @@ def run(
         str | None, typer.Option("--push", help="Service URL to push alert records and camera status to.")
     ] = None,
     token: Annotated[str | None, typer.Option("--token", help="Bearer token (default $STREETWATCH_TOKEN).")] = None,
-    model: Annotated[
-        Path | None,
-        typer.Option("--model", help="Weights (.pt, .onnx, OpenVINO folder); default: newest card in models/."),
-    ] = None,
+    model: ModelOption = None,
     detections_from: Annotated[
         Path | None,
         typer.Option(
@@ -57,14 +54,7 @@ def run(
     evidence: Annotated[
         bool, typer.Option("--evidence/--no-evidence", help="Write snapshots and clips under --state-dir.")
     ] = True,
-    backend: Annotated[
-        str | None,
-        typer.Option(
-            "--backend",
-            help="Inference runtime: auto (fastest present: OpenVINO, ONNX Runtime, PyTorch on a CPU), pytorch, onnx, "
-            "openvino (default $STREETWATCH_BACKEND, else auto). A .pt is exported once, offline, into the cache.",
-        ),
-    ] = None,
+    backend: BackendOption = None,
     config_from: Annotated[
         str | None,
         typer.Option(
@@ -99,7 +89,7 @@ def run(
     if not (camera or config_from) or not push:
         raise InputError("run needs --camera CAMERA.yaml (one or more) or --config-from URL, and --push URL")
     configure_logging()  # live mode's own line format
-    _use_backend(backend)
+    use_backend(backend)
     raise typer.Exit(
         run_live(
             LiveRequest(
@@ -120,13 +110,3 @@ def run(
             )
         )
     )
-
-
-def _use_backend(backend: str | None) -> None:
-    """Route --backend through the environment, where the model loader reads it (as ``detector.cli`` does)."""
-    from detector.model.backends import ENV_BACKEND, REQUESTS
-
-    if backend is not None:
-        if backend not in REQUESTS:
-            raise InputError(f"--backend {backend!r} is not one of {', '.join(REQUESTS)}")
-        os.environ[ENV_BACKEND] = backend

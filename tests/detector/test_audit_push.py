@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -12,14 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import STREETWATCH, make_test_video, run_cli
+from tests.conftest import STREETWATCH, free_port, make_test_video, run_cli
 from tests.detector.test_audit import START, _camera, _detections
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
@@ -27,7 +20,7 @@ def service(tmp_path: Path) -> Iterator[tuple[str, str, str]]:
     db = f"sqlite:///{tmp_path / 'service.db'}"
     camera = run_cli("token", "create", "--role", "camera", "--name", "cam", "--db", db).stdout.strip()
     admin = run_cli("token", "create", "--role", "admin", "--name", "root", "--db", db).stdout.strip()
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     server = subprocess.Popen([STREETWATCH, "serve", "--port", str(port), "--db", db], stderr=subprocess.DEVNULL)
     try:

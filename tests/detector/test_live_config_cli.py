@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Callable
@@ -18,16 +17,10 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import STREETWATCH, run_cli, run_cli_in_process
+from tests.conftest import STREETWATCH, free_port, run_cli, run_cli_in_process
 from tests.detector.scene_video import scene_video
 
 WHOLE = [[0, 0], [1, 0], [1, 1], [0, 1]]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _camera(camera_id: str, source: str, zone: str) -> dict[str, Any]:
@@ -68,7 +61,7 @@ def test_run_takes_configs_from_the_service_and_picks_up_a_new_version(tmp_path:
     db = f"sqlite:///{tmp_path / 'service.db'}"
     camera_token = run_cli("token", "create", "--role", "camera", "--name", "runner", "--db", db).stdout.strip()
     operator_token = run_cli("token", "create", "--role", "operator", "--name", "setup", "--db", db).stdout.strip()
-    url = f"http://127.0.0.1:{_free_port()}"
+    url = f"http://127.0.0.1:{free_port()}"
     log = tmp_path / "run.log"
     runner = subprocess.Popen(
         [STREETWATCH, "run", "--config-from", url, "--camera", str(yaml_camera), "--detections-from", str(replay),

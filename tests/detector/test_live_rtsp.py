@@ -26,7 +26,7 @@ import pytest
 import yaml
 
 from detector.live.runner import DEFAULT_ANALYSIS_FPS
-from tests.conftest import REPO, STREETWATCH, make_test_video
+from tests.conftest import REPO, STREETWATCH, free_port, make_test_video
 
 GST_PYTHON = "/usr/bin/python3"
 RTSP_SERVER = Path(__file__).with_name("rtsp_server.py")
@@ -48,12 +48,6 @@ pytestmark = pytest.mark.skipif(
     reason="needs Debian's python3-gi, gir1.2-gst-rtsp-server-1.0, gstreamer1.0-plugins-{base,good,ugly}, "
     "gstreamer1.0-libav (installed by .ci/run)",
 )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_for(what: str, predicate: Callable[[], Any], timeout: float, interval: float = 0.25) -> Any:

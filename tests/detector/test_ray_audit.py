@@ -9,7 +9,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -20,19 +19,13 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import REPO, run_cli, run_cli_in_process
+from tests.conftest import REPO, free_port, run_cli, run_cli_in_process
 
 SAMPLES = REPO / "sample_videos"
 CLIPS = sorted(p.name.removesuffix(".mp4") for p in SAMPLES.glob("*.mp4"))
 RAY = str(Path(sys.executable).with_name("ray"))
 
 needs_ray = pytest.mark.skipif(not Path(RAY).exists(), reason="Ray is not installed (pip install '.[ray]')")
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture(scope="session")  # one per test process (each xdist worker that runs these tests has its own)
@@ -44,7 +37,7 @@ def cluster() -> Iterator[str]:
     # Short: Ray's Unix sockets live below it, and their paths may not exceed 107 bytes (pytest's own
     # temporary folders under xdist are too deep).
     temp = Path(tempfile.mkdtemp(prefix="swray-", dir="/tmp"))
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled", "YOLO_OFFLINE": "1"}
     common = ["--num-cpus", "1", "--disable-usage-stats", "--block"]
     head = [RAY, "start", "--head", "--node-ip-address", "127.0.0.1", "--port", str(port), "--include-dashboard=false"]

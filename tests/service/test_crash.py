@@ -4,11 +4,8 @@ Every alert the server acknowledged with 2xx must be there after a restart; the 
 from __future__ import annotations
 
 import os
-import shutil
 import signal
-import socket
 import subprocess
-import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -19,32 +16,18 @@ import httpx
 
 from service import crud
 from service.core.db import open_database
+from tests.conftest import free_port, streetwatch_command
 from tests.service.helpers import alert
 
 WORKERS = 40
 PER_WORKER = 3
 
 
-def _streetwatch() -> list[str]:
-    script = Path(sys.executable).with_name("streetwatch")
-    if script.exists():
-        return [str(script)]
-    found = shutil.which("streetwatch")
-    assert found, "the streetwatch console script is not installed (pip install -e .)"
-    return [found]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _serve(db_url: str, port: int, log: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, "STREETWATCH_LOG_LEVEL": "warning"}
     with log.open("ab") as out:
         process = subprocess.Popen(
-            [*_streetwatch(), "serve", "--host", "127.0.0.1", "--port", str(port), "--db", db_url],
+            [*streetwatch_command(), "serve", "--host", "127.0.0.1", "--port", str(port), "--db", db_url],
             stdout=out,
             stderr=subprocess.STDOUT,
             env=env,
@@ -68,7 +51,7 @@ def test_kill_9_during_concurrent_ingest_loses_no_acknowledged_alert(database_ur
         _, token = crud.create_token(session, role="camera", name="cam", team=None, now=datetime.now(UTC))
         _, reader = crud.create_token(session, role="operator", name="op", team=None, now=datetime.now(UTC))
     db.dispose()
-    port = _free_port()
+    port = free_port()
     log = tmp_path / "serve.log"
     server = _serve(database_url, port, log)
     records = [[alert() for _ in range(PER_WORKER)] for _ in range(WORKERS)]

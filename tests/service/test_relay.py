@@ -32,6 +32,7 @@ from service.core.ssrf import check_webhook_url
 from service.models import AlertRecordRow, Case, OutboxMessage, WebhookDelivery, WebhookEndpoint
 from service.relay import Relay, parse_retry_after
 from service.schemas import ActionRequest
+from tests.conftest import free_port
 from tests.service.helpers import FakeClock, alert, closed, new_case, settings_for, start_server
 from zones.alert import AlertRecord
 
@@ -115,12 +116,6 @@ class Receiver:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_for(condition: Callable[[], bool], timeout: float = 30.0, step: float = 0.05) -> None:

@@ -10,11 +10,9 @@ webhook receiver on loopback that verifies every Standard Webhooks signature wit
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -39,6 +37,7 @@ from service.core.security import Principal
 from service.models import OutboxMessage, WebhookDelivery
 from service.relay import Relay
 from service.schemas import ActionRequest
+from tests.conftest import free_port, streetwatch_command
 from tests.service.helpers import PgCluster, alert, settings_for
 from zones.alert import AlertRecord
 
@@ -53,21 +52,6 @@ TEAM = "team-a"  # the grid team of helpers.alert()
 
 
 # ---- replicas -------------------------------------------------------------------------------------------
-
-
-def _streetwatch() -> list[str]:
-    script = Path(sys.executable).with_name("streetwatch")
-    if script.exists():
-        return [str(script)]
-    found = shutil.which("streetwatch")
-    assert found, "the streetwatch console script is not installed (pip install -e .)"
-    return [found]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _env(**settings: float) -> dict[str, str]:
@@ -109,11 +93,11 @@ def replicas(
     started: list[Replica] = []
     try:
         for name in names:
-            port = _free_port()
+            port = free_port()
             log = tmp_path / f"serve-{name}.log"
             with log.open("ab") as out:
                 process = subprocess.Popen(
-                    [*_streetwatch(), "serve", "--host", "127.0.0.1", "--port", str(port), "--db", db_url],
+                    [*streetwatch_command(), "serve", "--host", "127.0.0.1", "--port", str(port), "--db", db_url],
                     stdout=out,
                     stderr=subprocess.STDOUT,
                     env=env,
@@ -139,7 +123,7 @@ def replicas(
 def add_webhook(db_url: str, url: str, env: dict[str, str]) -> str:
     """``streetwatch webhook add``, as an admin would run it; returns the whsec_… secret."""
     done = subprocess.run(
-        [*_streetwatch(), "webhook", "add", "--team", TEAM, "--url", url, "--db", db_url],
+        [*streetwatch_command(), "webhook", "add", "--team", TEAM, "--url", url, "--db", db_url],
         capture_output=True,
         text=True,
         env=env,
