@@ -175,6 +175,11 @@ class VideoFile:
         stream = self._stream
         if self.keyframes_only:
             stream.codec_context.skip_frame = "NONKEY"
+            # Frame threading hands every packet to a worker thread, also the non-key ones the decoder
+            # then drops: at 1080p25 that hand-off cost as much as decoding the key frames (0.67 s vs
+            # 0.42 s for 120 s of video, bench clip). Those packets must still reach the decoder, which
+            # is how damage between key frames is noticed (tests/detector/test_prefetch.py).
+            stream.thread_type = "SLICE"
         self._time_base = stream.time_base or Fraction(1, 90_000)
         self._start_pts: int | None = None
         self._key_origin: int | None = None
