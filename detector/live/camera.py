@@ -10,6 +10,11 @@ reported is not reported again; if the camera was away for longer than ``max_gap
 ends the old incidents at their last sighting (DESIGN §3.4a). An outage longer than ``max_gap_s``
 while running does the same without waiting for the camera to come back (``expire_gap``).
 
+Where a zone opts in to ``sidewalk_obstruction``, the stationary-object finder's long-term background (the
+street as it learnt it over the last hour) is kept in ``<state dir>/finder/<camera>-<w>x<h>.png`` at most
+every ``BACKGROUND_SAVE_INTERVAL_S`` and at shutdown; the next run starts from it, so what was put down
+before a restart is still found (a finder started afresh would take it for the street).
+
 New config versions (``reconfigure``): when the view changed (``VIEW_FIELDS``) the open incidents are
 closed at the change time and the pipeline is rebuilt with the new zones; any other change keeps the
 open incidents and only changes where and to whom later records go.
@@ -19,6 +24,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from collections import deque
 from collections.abc import Callable
@@ -26,6 +32,8 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+import cv2
 
 from detector.evidence.writer import EvidenceWriter
 from detector.incidents.engine import IncidentEngine
@@ -45,6 +53,9 @@ log = logging.getLogger("streetwatch.live")
 
 STATE_VERSION = 1
 FPS_WINDOW_S = 10.0
+BACKGROUND_SAVE_INTERVAL_S = 60.0
+"""The finder's long-term background learns over an hour: saving it every minute loses nothing."""
+FINDER_DIR = "finder"
 # Fields of a camera config that change what its pipeline sees and where: a change of any of them ends
 # the camera's open incidents (their places and zones mean something else afterwards).
 VIEW_FIELDS = frozenset({"source", "zones", "exclude", "frame_size", "max_gap_s", "class_map"})
@@ -101,6 +112,7 @@ class CameraRuntime:
         self._saved_state = self._parse_state(saved_state)
         self._closed_ids: set[str] = set()
         self.last_state_save = mono_clock()
+        self.last_background_save: float | None = None
         if self._saved_state is not None:
             self.epoch = datetime.fromisoformat(self._saved_state["epoch"])
             last = self._saved_state.get("last_frame_at")
@@ -153,6 +165,8 @@ class CameraRuntime:
         obstructions = (
             ObstructionFinder.for_frames(width, height, self.crop_model) if wanted_obstructions(self.config) else None
         )
+        if obstructions is not None:
+            self._seed_finder(obstructions, width, height)
         return CameraPipeline(
             self._context(width, height), evidence=self.evidence, engine=engine, obstructions=obstructions
         )
@@ -380,6 +394,42 @@ class CameraRuntime:
             },
             separators=(",", ":"),
         )
+
+    def _background_path(self, width: int, height: int) -> Path:
+        return self.state_dir / FINDER_DIR / f"{self.id}-{width}x{height}.png"
+
+    def _seed_finder(self, obstructions: ObstructionFinder, width: int, height: int) -> None:
+        path = self._background_path(width, height)
+        if not path.exists():
+            return
+        background = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if background is None or not obstructions.finder.seed(background):
+            log.warning("finder.background_unusable camera=%s file=%s (learning the street afresh)", self.id, path)
+            return
+        log.info("finder.background_restored camera=%s file=%s", self.id, path)
+
+    def save_background(self, now_mono: float, *, force: bool = False) -> bool:
+        """Keep the finder's long-term background for the next run (every ``BACKGROUND_SAVE_INTERVAL_S``,
+        or now with ``force``). Returns whether a file was written."""
+        last = self.last_background_save
+        if not force and last is not None and now_mono - last < BACKGROUND_SAVE_INTERVAL_S:
+            return False
+        obstructions = self.pipeline.obstructions if self.pipeline is not None else None
+        background = obstructions.finder.background() if obstructions is not None else None
+        if background is None or self.size is None:
+            return False
+        path = self._background_path(*self.size)
+        partial = path.with_name(path.name + ".partial.png")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if not cv2.imwrite(str(partial), background):
+                raise OSError("the PNG encoder refused the image")
+            os.replace(partial, path)
+        except OSError as error:
+            log.warning("finder.background_not_saved camera=%s file=%s error=%s", self.id, path, error)
+            return False
+        self.last_background_save = now_mono
+        return True
 
     def close(self) -> None:
         if self.evidence is not None:

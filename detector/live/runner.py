@@ -266,11 +266,12 @@ class LiveRunner:
             self._status_line()
         return emitted
 
-    def _save_state(self, camera: CameraRuntime, states: dict[str, str]) -> None:
+    def _save_state(self, camera: CameraRuntime, states: dict[str, str], *, final: bool = False) -> None:
         state = camera.state_json()
         if state is not None:
             states[camera.id] = state
         camera.last_state_save = self._mono()
+        camera.save_background(camera.last_state_save, force=final)
 
     def _log_transition(self, camera: CameraRuntime, transition: Transition) -> None:
         if transition.status == "online":
@@ -332,7 +333,7 @@ class LiveRunner:
         states: dict[str, str] = {}
         outgoing: list[Outgoing] = []
         for camera in self.cameras:
-            self._save_state(camera, states)
+            self._save_state(camera, states, final=True)
             if camera.watchdog.status == "online":
                 camera.watchdog.status = "offline"  # no longer watched by this process
                 outgoing.append(status_outgoing(camera))

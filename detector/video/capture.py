@@ -421,6 +421,8 @@ class CaptureThread:
 
     def join(self, timeout_s: float) -> bool:
         """Wait for the thread; False when it is still inside a blocking open/read (it is a daemon)."""
+        if self._thread.ident is None:
+            return True  # never started (stopped before its camera began): nothing to wait for
         self._thread.join(timeout_s)
         return not self._thread.is_alive()
 

@@ -162,6 +162,7 @@ class StationaryFinder:
     _held: list[_Held] = field(default_factory=list)
     _recent: list[tuple[float, Image]] = field(default_factory=list)  # the last analysed small frames
     _next_id: int = 1
+    _seed: Image | None = None
     frames_seen: int = 0
     frames_too_dark: int = 0
 
@@ -174,6 +175,21 @@ class StationaryFinder:
         self._kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
         self._join_px = max(1, round(self.settings.join * self.small_size[0]))
         self._join_kernel = np.ones((2 * self._join_px + 1, 2 * self._join_px + 1), np.uint8)
+
+    def background(self) -> Image | None:
+        """The long-term model's picture of the empty street (analysis size, BGR), once it has one: what a
+        restart hands to ``seed`` so that what stands there now is not taken for the street."""
+        return None if self._long is None else np.asarray(self._long.getBackgroundImage(), dtype=np.uint8)
+
+    def seed(self, background: Image) -> bool:
+        """Start the long-term model from ``background`` (a ``background()`` of an earlier run of this
+        camera) instead of the first frame. Refused (False) when it is not of this finder's analysis size
+        or the finder has started already."""
+        expected = (self.small_size[1], self.small_size[0], 3)
+        if self._long is not None or background.shape != expected or background.dtype != np.uint8:
+            return False
+        self._seed = background
+        return True
 
     @property
     def usable(self) -> bool:
@@ -255,7 +271,11 @@ class StationaryFinder:
 
     def _start(self, small: Image, t: float) -> None:
         self._long, self._short = self._models()
-        self._long.apply(small, learningRate=1.0)
+        # Seeded (a restart): what differs from the street the last run knew is long-term foreground
+        # and, absorbed at once by the short-term model, still: it is held after min_stay_s like anything
+        # put down. A seed from other light makes most of the frame foreground: a scene change, relearnt.
+        seed, self._seed = self._seed, None
+        self._long.apply(seed if seed is not None else small, learningRate=1.0)
         self._short.apply(small, learningRate=1.0)
         shape = small.shape[:2]
         self._long_since = np.full(shape, np.nan)

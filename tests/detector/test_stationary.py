@@ -141,3 +141,57 @@ def test_settings_refuse_nonsense() -> None:
         FinderSettings(min_stay_s=-1)
     with pytest.raises(ValueError, match="extra"):
         FinderSettings.model_validate({"typo": 1})
+
+
+RESTART_CASE = PutDown(thing="cabinet", t0=10.0, duration_s=70.0)
+RESTART_AT = 24.0  # the first run saw the empty street, then the cabinet for 14 s
+
+
+def _wrong_size(background: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(background[:-2])
+
+
+def _other_light(background: np.ndarray) -> np.ndarray:
+    return np.asarray(background // 3, dtype=np.uint8)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("seed_from_first_run", "accepted", "found"),
+    [
+        pytest.param(lambda b: b, True, True, id="seeded-with-the-first-runs-street"),
+        pytest.param(None, False, False, id="started-afresh: the cabinet looks like the street"),
+        pytest.param(_wrong_size, False, False, id="seed-of-another-size-refused"),
+        pytest.param(_other_light, True, False, id="seed-from-other-light: scene change, nothing false"),
+    ],
+)
+def test_a_restarted_finder_seeded_with_the_last_background_still_finds_what_was_put_down(
+    seed_from_first_run: object, accepted: bool, found: bool
+) -> None:
+    """A restart between a cabinet's arrival and its finding (``streetwatch run`` restarted, issue #16):
+    a finder started from the last run's long-term background finds it; one started afresh cannot."""
+    rendered = list(frames(RESTART_CASE))
+    height, width = rendered[0][1].shape[:2]
+    first = StationaryFinder(width, height)
+    for t, image, _ in rendered:
+        if t < RESTART_AT:
+            first.update(image, t)
+    background = first.background()
+    assert background is not None
+    second = ObstructionFinder.for_frames(width, height, model=None)
+    if seed_from_first_run is not None:
+        assert second.finder.seed(seed_from_first_run(background)) is accepted  # type: ignore[operator]
+    hits = []
+    for t, image, truth in rendered:
+        if t >= RESTART_AT:
+            detections = second.detections(image, t, Detections.empty())
+            assert truth is not None
+            if len(detections):
+                iou = float(iou_matrix(detections.xyxy, np.array([truth])).max())
+                hits.append((t, len(detections), round(iou, 2)))
+    if not found:
+        assert hits == []
+        return
+    assert hits, "the cabinet was not found after the restart"
+    assert hits[0][0] <= RESTART_AT + SETTINGS.min_stay_s + FOUND_WITHIN_S, f"found at {hits[0][0]} s"
+    assert all(n == 1 and iou >= 0.5 for _, n, iou in hits), hits
