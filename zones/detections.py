@@ -35,12 +35,16 @@ class Detections:
     confidence: (N,) in [0, 1].
     class_id: (N,) indices into ``CLASSES``.
     tracker_id: (N,) track ids, or None when the detections are untracked.
+    since: (N,) frame time from which each object has stood where it is, where something knows it (the
+        stationary-object finder, which sees an object put down before it can tell that it stays); NaN
+        where nothing does, None when nothing does for any of them.
     """
 
     xyxy: FloatArray
     confidence: FloatArray
     class_id: IntArray
     tracker_id: IntArray | None = None
+    since: FloatArray | None = None
 
     def __post_init__(self) -> None:
         xyxy = np.asarray(self.xyxy, dtype=np.float64).reshape(-1, 4)
@@ -67,6 +71,13 @@ class Detections:
             if len(tracker_id) != n:
                 raise ValueError(f"tracker_id has {len(tracker_id)} entries for {n} boxes")
             object.__setattr__(self, "tracker_id", tracker_id)
+        if self.since is not None:
+            since = np.asarray(self.since, dtype=np.float64).reshape(-1)
+            if len(since) != n:
+                raise ValueError(f"since has {len(since)} entries for {n} boxes")
+            if np.any(np.isinf(since)):
+                raise ValueError("since must be a frame time or NaN (unknown)")
+            object.__setattr__(self, "since", since)
 
     @classmethod
     def empty(cls) -> Detections:
@@ -83,11 +94,15 @@ class Detections:
         if not parts:
             return cls.empty()
         tracked = all(p.tracker_id is not None for p in parts)
+        timed = any(p.since is not None for p in parts)
         return cls(
             xyxy=np.concatenate([p.xyxy for p in parts]),
             confidence=np.concatenate([p.confidence for p in parts]),
             class_id=np.concatenate([p.class_id for p in parts]),
             tracker_id=np.concatenate([p.tracker_id for p in parts if p.tracker_id is not None]) if tracked else None,
+            since=np.concatenate([p.since if p.since is not None else np.full(len(p), np.nan) for p in parts])
+            if timed
+            else None,
         )
 
     def __len__(self) -> int:
@@ -99,6 +114,7 @@ class Detections:
             confidence=self.confidence[index],
             class_id=self.class_id[index],
             tracker_id=None if self.tracker_id is None else self.tracker_id[index],
+            since=None if self.since is None else self.since[index],
         )
 
     @property

@@ -7,7 +7,9 @@ incident, and detections without track ids work the same way.
 Life of an incident, with ``t`` the frame timestamp (the only clock here):
 
 * candidate: a detection of the category's object class, inside the zone and outside every
-  exclusion mask, that continues no open incident starts one with ``started_t = t``;
+  exclusion mask, that continues no open incident starts one with ``started_t = t`` (or earlier: the
+  detection's ``since``, when the stationary-object finder saw the object put down before it could
+  tell that it stays);
 * continuation: a detection continues an incident of the same zone and category when its box
   overlaps the incident's latest box (IoU >= ``iou_threshold``) or its anchor lies within that box,
   and its anchor stays within half a box width of the incident's reference anchor (stationarity);
@@ -197,6 +199,7 @@ class IncidentEngine:
         self._open: list[Incident] = []
         self._last_t: float | None = None
         self._finished = False
+        self._fresh_from = -math.inf  # the last damage point: nothing starts before it
 
     # ------------------------------------------------------------------ public API
 
@@ -305,6 +308,7 @@ class IncidentEngine:
             self._end(inc, min(inc.last_seen_t, t), reason, events)
         if self._last_t is None or t > self._last_t:
             self._last_t = t
+        self._fresh_from = max(self._fresh_from, t)
         events.sort(key=lambda e: e.t)
         return events
 
@@ -434,7 +438,7 @@ class IncidentEngine:
             object_class=object_class,
             zone=zone.name,
             dwell_s=float(zone.dwell_s(category)),
-            started_t=t,
+            started_t=self._start_t(zone, cand, i, t),
             last_seen_t=t,
             bbox=box,
             best_bbox=box,
@@ -445,6 +449,18 @@ class IncidentEngine:
             ref_width=box[2] - box[0],
             track_ids=track_ids,
         )
+
+    def _start_t(self, zone: Zone, cand: Detections, i: int, t: float) -> float:
+        """``t``, or the detection's ``since`` where that is earlier, after the last damage point and not
+        inside the zone's allowed window (time there never counts towards a dwell)."""
+        if cand.since is None:
+            return t
+        since = float(cand.since[i])
+        if not math.isfinite(since) or since >= t or since < self._fresh_from:
+            return t
+        if zone.allowed_at(self._wall_clock(since)):
+            return t
+        return since
 
     def _continue(self, inc: Incident, cand: Detections, anchors: FloatArray, i: int, t: float) -> None:
         box = _box(cand.xyxy[i])

@@ -9,6 +9,9 @@ when it is first held and again whenever it grows:
 2. otherwise it is an ``object`` (class id 3), the ``sidewalk_obstruction`` category's class, with the
    share of its box found new and still as confidence.
 
+Either way the detection carries the region's first sighting (``since``): the incident starts when the
+object was put down, not when the finder could tell that it stays (``min_stay_s`` later).
+
 A region the frame's own detections already cover (IoU ≥ ``COVERED_IOU``) adds nothing: the model saw it.
 A region that keeps stirring (``restless``: head and arms of someone standing or sitting there) adds
 nothing either: people are nobody's obstruction. (OpenCV 5 no longer ships its HOG people detector, and
@@ -20,7 +23,7 @@ Known limit: nothing here knows vehicles, so a car parked for minutes in a zone 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Final, Literal, Protocol
 
 import numpy as np
@@ -89,7 +92,11 @@ class ObstructionFinder:
         ]
         self._judged = {r.region_id: self._judgement(r, image) for r in regions}
         added = [self._judged[r.region_id] for r in regions]
-        parts = [j.found for j in added if j.verdict == "model"]
+        parts = [
+            replace(j.found, since=np.full(len(j.found), r.first_seen_t))
+            for r, j in zip(regions, added, strict=True)
+            if j.verdict == "model"
+        ]
         objects = [r for r, j in zip(regions, added, strict=True) if j.verdict == "object"]
         if objects:
             parts.append(
@@ -97,6 +104,7 @@ class ObstructionFinder:
                     xyxy=np.array([r.xyxy for r in objects], dtype=np.float64),
                     confidence=np.array([max(r.fill, 0.05) for r in objects]),
                     class_id=np.full(len(objects), OBJECT_CLASS_ID, dtype=np.int64),
+                    since=np.array([r.first_seen_t for r in objects], dtype=np.float64),
                 )
             )
         if not parts:

@@ -45,4 +45,5 @@ class Tracker:
             confidence=detections.confidence,
             class_id=detections.class_id,
             tracker_id=track_ids,
+            since=detections.since,
         )

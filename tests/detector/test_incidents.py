@@ -602,3 +602,61 @@ def test_one_alert_per_presence_run_that_lasts_the_dwell(segments: list[tuple[in
     run = simulate(scenario)
     assert sum(e.kind == "opened" for e in run.events) == len(expected)
     assert run.outcome() == sorted(expected)
+
+
+NIGHT_STALL = (100.0, 100.0, 250.0, 250.0)  # in the night-market zone (legal 18:00-22:00)
+EVENING = "2026-11-27T21:59:00+08:00"
+
+
+@pytest.mark.parametrize(
+    ("start", "box", "since", "damage_at", "expected_start"),
+    [
+        pytest.param(MORNING, SIDEWALK_STALL, 12.0, None, 12.0, id="put down at 12 s, held at 20 s: starts at 12"),
+        pytest.param(MORNING, SIDEWALK_STALL, math.nan, None, 20.0, id="since unknown: starts when seen"),
+        pytest.param(MORNING, SIDEWALK_STALL, None, None, 20.0, id="no since at all: starts when seen"),
+        pytest.param(MORNING, SIDEWALK_STALL, 30.0, None, 20.0, id="since after the sighting: never later"),
+        pytest.param(MORNING, SIDEWALK_STALL, 10.0, 15.0, 20.0, id="since before a damage point: not across it"),
+        # Seen from 70 s (22:00:10), 10 s after the legal window ended.
+        pytest.param(EVENING, NIGHT_STALL, 50.0, None, 70.0, id="since inside the legal window: starts when seen"),
+        pytest.param(EVENING, NIGHT_STALL, 65.0, None, 65.0, id="since after the legal window"),
+    ],
+)
+def test_an_incident_starts_when_the_object_was_put_down_where_that_is_known(
+    start: str, box: tuple[float, float, float, float], since: float | None, damage_at: float | None,
+    expected_start: float,
+) -> None:  # fmt: skip
+    """The stationary-object finder holds an object only once it has stayed a while; its detections carry
+    the first sighting (``since``) and the incident, its dwell and its id start there."""
+    engine = IncidentEngine(camera_zones(), wall_clock=clock(start), id_factory=counter_ids())
+    if damage_at is not None:
+        engine.update(Detections.empty(), 0.0)
+        engine.close_all(damage_at)
+    seen = Detections(
+        xyxy=[box], confidence=[0.9], class_id=[CLASS_IDS["stall"]], since=None if since is None else [since]
+    )
+    first = 70 if start == EVENING else 20
+    events = [e for t in range(first, 400) for e in engine.update(seen, float(t))]
+    [opened] = [e for e in events if e.kind == "opened"]
+    assert opened.incident.started_t == expected_start
+    assert opened.t == expected_start + opened.incident.dwell_s
+
+
+@pytest.mark.parametrize(
+    ("parts", "expected"),
+    [
+        pytest.param([None, None], None, id="nobody knows"),
+        pytest.param([[5.0], None], [5.0, math.nan], id="one part knows"),
+        pytest.param([[5.0], [7.0]], [5.0, 7.0], id="both know"),
+    ],
+)
+def test_since_travels_with_its_detection(parts: list[list[float] | None], expected: list[float] | None) -> None:
+    box = [SIDEWALK_STALL]
+    joined = Detections.concatenate([Detections(box, [0.9], [0], since=p) for p in parts])
+    if expected is None:
+        assert joined.since is None
+        return
+    assert joined.since is not None
+    np.testing.assert_array_equal(joined.since, expected)
+    np.testing.assert_array_equal(joined[np.array([1, 0])].since, expected[::-1])
+    with pytest.raises(ValueError, match="since"):
+        Detections(box, [0.9], [0], since=[1.0, 2.0])
