@@ -88,7 +88,8 @@ def downscale(frame: np.ndarray, max_width: int) -> np.ndarray:
     return cv2.resize(frame, (max_width, new_height), interpolation=cv2.INTER_AREA)
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` whole or not at all (a crash leaves the old file or none)."""
     part = path.with_name(path.name + ".part")
     part.write_bytes(data)
     os.replace(part, path)
@@ -394,7 +395,7 @@ class EvidenceWriter:
         if not ok:
             raise OSError(f"could not encode {path} as JPEG")
         data = encoded.tobytes()
-        _write_atomic(path, data)
+        write_atomic(path, data)
         return hashlib.sha256(data).hexdigest()
 
     def snapshot(

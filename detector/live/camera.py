@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from collections import deque
 from collections.abc import Callable
@@ -35,7 +34,7 @@ from typing import Any
 
 import cv2
 
-from detector.evidence.writer import EvidenceWriter
+from detector.evidence.writer import EvidenceWriter, write_atomic
 from detector.incidents.engine import IncidentEngine
 from detector.incidents.pipeline import CameraPipeline, PipelineContext
 from detector.live.status import CameraSnapshot
@@ -419,12 +418,12 @@ class CameraRuntime:
         if background is None or self.size is None:
             return False
         path = self._background_path(*self.size)
-        partial = path.with_name(path.name + ".partial.png")
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            if not cv2.imwrite(str(partial), background):
+            encoded, png = cv2.imencode(".png", background)
+            if not encoded:
                 raise OSError("the PNG encoder refused the image")
-            os.replace(partial, path)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(path, png.tobytes())
         except OSError as error:
             log.warning("finder.background_not_saved camera=%s file=%s error=%s", self.id, path, error)
             return False

@@ -6,6 +6,7 @@ the incident engine keys incidents by place and must not lose the first sighting
 
 from __future__ import annotations
 
+from dataclasses import replace
 from types import SimpleNamespace
 
 import numpy as np
@@ -40,10 +41,4 @@ class Tracker:
         track_ids = np.full(len(detections), -1, dtype=np.int64)
         if len(tracked):
             track_ids[tracked[:, -1].astype(np.int64)] = tracked[:, 4].astype(np.int64)
-        return Detections(
-            xyxy=detections.xyxy,
-            confidence=detections.confidence,
-            class_id=detections.class_id,
-            tracker_id=track_ids,
-            since=detections.since,
-        )
+        return replace(detections, tracker_id=track_ids)
