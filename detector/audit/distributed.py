@@ -330,7 +330,13 @@ def _stitch(
         open_parts: list[_Kept] = []
         for part in sorted(parts, key=lambda p: p.job.part):
             figures = part.outcome
-            for name in ("frames_analysed", "frames_inferred", "frames_reused", "crops_inferred"):
+            for name in (
+                "frames_analysed",
+                "frames_inferred",
+                "frames_reused",
+                "crops_inferred",
+                "people_vehicles_dismissed",
+            ):
                 setattr(outcome, name, getattr(outcome, name) + int(figures.get(name, 0)))
             outcome.frames_total = max(outcome.frames_total, int(figures.get("frames_total", 0)))
             outcome.warnings += list(figures.get("warnings", []))

@@ -22,6 +22,7 @@ from detector.incidents.pipeline import CameraPipeline, PipelineContext, offset_
 from detector.live.push import Pusher
 from detector.model.detections_file import DetectionsFile
 from detector.model.obstructions import ObstructionFinder, wanted
+from detector.model.people_vehicles import shared_people_vehicles
 from detector.model.wrapper import BATCH, Detector, load_detector
 from detector.video.frame_skip import (
     DEFAULT_CHANGE_THRESHOLD,
@@ -109,6 +110,7 @@ class _VideoOutcome:
     frames_inferred: int = 0
     frames_reused: int = 0
     crops_inferred: int = 0
+    people_vehicles_dismissed: int = 0
     error: dict[str, Any] | None = None
     warnings: list[dict[str, Any]] = field(default_factory=list)
 
@@ -230,7 +232,7 @@ def _audit_one(
     )
     # The finder needs the frames and watches only where a zone opts in; a replay is its own detections.
     obstructions = (
-        ObstructionFinder.for_frames(width, height, detector)
+        ObstructionFinder.for_frames(width, height, detector, people_vehicles=shared_people_vehicles())
         if source is not None and replay is None and wanted(config)
         else None
     )
@@ -284,6 +286,7 @@ def _audit_one(
     emit(pipeline.finish())
     if obstructions is not None:
         outcome.crops_inferred = obstructions.crops_inferred
+        outcome.people_vehicles_dismissed = obstructions.people_vehicles_dismissed
         outcome.warnings = [
             {"video": str(video), "warning": "sidewalk_obstruction", "detail": problem}
             for problem in obstructions.warnings()
@@ -483,6 +486,8 @@ def _summary(
         "frames_reused": sum(o.frames_reused for o in outcomes),
         # Model runs on crops around regions the stationary-object finder holds (sidewalk_obstruction zones).
         "crops_inferred": sum(o.crops_inferred for o in outcomes),
+        # Of those regions, the ones the people-and-vehicles model found a person or vehicle on (not reported).
+        "people_vehicles_dismissed": sum(o.people_vehicles_dismissed for o in outcomes),
         "processing_s": round(processing_s, 3),
         "realtime_factor": round(duration / processing_s, 2) if processing_s > 0 else None,
         "alerts": counts,

@@ -40,6 +40,7 @@ from detector.incidents.pipeline import CameraPipeline, PipelineContext
 from detector.live.status import CameraSnapshot
 from detector.model.obstructions import CropModel, ObstructionFinder
 from detector.model.obstructions import wanted as wanted_obstructions
+from detector.model.people_vehicles import shared_people_vehicles
 from detector.video.capture import CapturedFrame, CaptureThread, FrameQueue, Opener, redact
 from detector.video.watchdog import OFFLINE_AFTER_S, Transition, Watchdog
 from zones.alert import AlertRecord, ModelRef
@@ -161,9 +162,13 @@ class CameraRuntime:
 
     def _pipeline(self, width: int, height: int, engine: IncidentEngine | None = None) -> CameraPipeline:
         # A new finder with each pipeline: a new view or frame size starts its background models afresh.
-        obstructions = (
-            ObstructionFinder.for_frames(width, height, self.crop_model) if wanted_obstructions(self.config) else None
-        )
+        obstructions = None
+        if wanted_obstructions(self.config):
+            # No crop model (a replay of detections): no model of any kind judges the regions.
+            people_vehicles = shared_people_vehicles() if self.crop_model is not None else None
+            obstructions = ObstructionFinder.for_frames(
+                width, height, self.crop_model, people_vehicles=people_vehicles
+            )
         if obstructions is not None:
             self._seed_finder(obstructions, width, height)
         return CameraPipeline(

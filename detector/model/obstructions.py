@@ -13,12 +13,10 @@ Either way the detection carries the region's first sighting (``since``): the in
 object was put down, not when the finder could tell that it stays (``min_stay_s`` later).
 
 A region the frame's own detections already cover (IoU ≥ ``COVERED_IOU``) adds nothing: the model saw it.
-A region that keeps stirring (``restless``: head and arms of someone standing or sitting there) adds
-nothing either: people are nobody's obstruction. (OpenCV 5 no longer ships its HOG people detector, and
-the default model has no person class; a restless test is what is left without weights of our own.)
-
-Known limit: nothing here knows vehicles, so a car parked for minutes in a zone that lists
-``sidewalk_obstruction`` becomes an ``object`` (README, "What it cannot do").
+People and vehicles are nobody's obstruction: a region that keeps stirring (``restless``: head and
+arms of someone standing or sitting there) is not judged at all, and one the distractor model
+(``detector/model/people_vehicles.py``) finds a person, bicycle, car, motorcycle, bus or truck on
+(IoU ≥ ``COVERED_IOU``, after the default model found no stall, laundry or structure there) adds nothing.
 """
 
 from __future__ import annotations
@@ -48,11 +46,15 @@ MAX_RESTLESS: Final = 5.0
 people standing or sitting, not objects."""
 
 Image = npt.NDArray[np.uint8]
-Verdict = Literal["model", "object"]
+Verdict = Literal["model", "object", "person_or_vehicle"]
 
 
 class CropModel(Protocol):
     def predict(self, images: list[Image]) -> list[Detections]: ...
+
+
+class PeopleVehiclesModel(Protocol):
+    def find(self, image: Image) -> npt.NDArray[np.float64]: ...
 
 
 @dataclass(frozen=True)
@@ -73,14 +75,22 @@ class ObstructionFinder:
 
     finder: StationaryFinder
     model: CropModel | None = None
+    people_vehicles: PeopleVehiclesModel | None = None
     _judged: dict[int, _Judgement] = field(default_factory=dict)
     crops_inferred: int = 0
+    people_vehicles_dismissed: int = 0
+    """Regions judged to be a person or vehicle (counted at each judgement)."""
 
     @classmethod
     def for_frames(
-        cls, width: int, height: int, model: CropModel | None, settings: FinderSettings | None = None
+        cls,
+        width: int,
+        height: int,
+        model: CropModel | None,
+        settings: FinderSettings | None = None,
+        people_vehicles: PeopleVehiclesModel | None = None,
     ) -> ObstructionFinder:
-        return cls(StationaryFinder(width, height, settings or FinderSettings()), model)
+        return cls(StationaryFinder(width, height, settings or FinderSettings()), model, people_vehicles)
 
     def detections(self, image: Image, t: float, seen: Detections) -> Detections:
         """The detections the regions add to ``seen`` (the frame's own) at frame time ``t``."""
@@ -124,6 +134,10 @@ class ObstructionFinder:
                 f"frames are {finder.frame_width}x{finder.frame_height}: lower than "
                 f"{finder.settings.min_height} px, too small to find objects that stay"
             )
+        if self.model is not None and self.people_vehicles is None:
+            problems.append(
+                "the people-and-vehicles model did not load: a person or vehicle that stays may be reported"
+            )
         if finder.frames_seen and finder.frames_too_dark / finder.frames_seen > TOO_DARK_SHARE:
             problems.append(
                 f"{finder.frames_too_dark} of {finder.frames_seen} analysed frames were too dark "
@@ -150,6 +164,13 @@ class ObstructionFinder:
                         class_id=found.class_id[best : best + 1],
                     )
                     return _Judgement(region.xyxy, "model", hit)
+        if self.people_vehicles is not None:
+            found_boxes = self.people_vehicles.find(crop)
+            if len(found_boxes):
+                shifted = found_boxes + np.array([ox, oy, ox, oy], dtype=np.float64)
+                if (iou_matrix(shifted, np.array([region.xyxy]))[:, 0] >= COVERED_IOU).any():
+                    self.people_vehicles_dismissed += 1
+                    return _Judgement(region.xyxy, "person_or_vehicle", Detections.empty())
         return _Judgement(region.xyxy, "object", Detections.empty())
 
 

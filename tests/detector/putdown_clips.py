@@ -54,6 +54,8 @@ def _thing(name: str, x: float, y: float) -> clips.Obj:  # type: ignore[name-def
         "cabinet": lambda: distractors.cabinet(rng, frame),
         "goods": lambda: stalls.shop_goods(rng, frame),
         "planter": lambda: distractors.planter(rng, frame),
+        "car": lambda: distractors.car(np.random.default_rng(2), frame),  # parked on the pavement
+        "person": lambda: distractors.person(rng, frame),  # standing quite still
     }
     return made[name]()  # type: ignore[return-value]
 

@@ -1,5 +1,6 @@
 """``streetwatch audit`` with the stationary-object finder (issue #16): an object left on a pavement zone
-that opts in to ``sidewalk_obstruction`` becomes one alert; elsewhere, or when it is a person, nothing."""
+that opts in to ``sidewalk_obstruction`` becomes one alert; elsewhere, or when it is a person or a parked car,
+nothing."""
 
 from __future__ import annotations
 
@@ -58,12 +59,17 @@ def _audit(tmp_path: Path, case: PutDown, categories: list[str]) -> tuple[list[d
             0,
             id="person-waiting",
         ),
+        pytest.param(
+            PutDown(thing="car", duration_s=60.0, step_s=1.0), ["sidewalk_obstruction"], 0, id="car-parked-on-it"
+        ),
     ],
 )
 def test_audit_reports_what_stays(tmp_path: Path, case: PutDown, categories: list[str], expected: int) -> None:
     alerts, summary = _audit(tmp_path, case, categories)
     assert [a["category"] for a in alerts] == ["sidewalk_obstruction"] * expected
     assert summary["alerts"]["sidewalk_obstruction"] == expected and summary["warnings"] == []
+    # The parked car is held (it stays) and then found to be a vehicle; a cabinet is never taken for one.
+    assert (summary["people_vehicles_dismissed"] >= 1) is (case.thing == "car")
     if not expected:
         return
     [alert] = alerts
