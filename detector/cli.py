@@ -18,7 +18,7 @@ from typing import Annotated, Any
 import typer
 
 from detector.live.command import run
-from detector.model.options import BackendOption, ModelOption, use_backend
+from detector.model.options import BackendOption, MaxReuseOption, ModelOption, ReuseThresholdOption, use_backend
 from zones.errors import InputError
 
 # No code path may reach the network: ultralytics must never try to download weights, fonts or
@@ -83,26 +83,8 @@ def audit(
     push: Annotated[str | None, typer.Option("--push", help="Service URL to post each alert record to.")] = None,
     token: Annotated[str | None, typer.Option("--token", help="Bearer token (default $STREETWATCH_TOKEN).")] = None,
     backend: BackendOption = None,
-    reuse_threshold: Annotated[
-        float | None,
-        typer.Option(
-            "--reuse-threshold",
-            min=0.0,
-            max=255.0,
-            help="Grey-level change inside the zones below which the previous detections are reused instead of "
-            "running the model (default 12 on the key-frame path; 0 runs the model on every analysed frame).",
-        ),
-    ] = None,
-    max_reuse_s: Annotated[
-        float | None,
-        typer.Option(
-            "--max-reuse-s",
-            min=0.0,
-            max=3600.0,
-            help="Run the model at least this often in video seconds (default 10; never more than a quarter of "
-            "the shortest dwell; 0 turns reuse off).",
-        ),
-    ] = None,
+    reuse_threshold: ReuseThresholdOption = None,
+    max_reuse_s: MaxReuseOption = None,
     keyframe_interval: Annotated[
         float | None,
         typer.Option(

@@ -25,14 +25,12 @@ from detector.model.obstructions import ObstructionFinder, wanted
 from detector.model.people_vehicles import shared_people_vehicles
 from detector.model.wrapper import BATCH, Detector, load_detector
 from detector.video.frame_skip import (
-    DEFAULT_CHANGE_THRESHOLD,
-    DEFAULT_MAX_REUSE_S,
     NO_REUSE,
     ChangeGate,
     GreyThumb,
     ReusePolicy,
     analyse,
-    polygons_mask,
+    camera_gate,
     thumbnail,
 )
 from detector.video.prefetch import DEFAULT_DEPTH, Prefetcher
@@ -46,10 +44,9 @@ from detector.video.sources import (
     open_source,
 )
 from zones.alert import AlertRecord, ModelRef
-from zones.categories import CATEGORIES, DEFAULT_DWELL_S
+from zones.categories import CATEGORIES
 from zones.config import CameraConfig, load_camera_config
 from zones.errors import InputError, VideoError
-from zones.geometry import CameraZones
 
 DEFAULT_KEYFRAME_INTERVAL_S: float | None = 4.0
 """On the key-frame path, analyse key frames at least this many seconds apart (None: every key frame).
@@ -318,7 +315,7 @@ def _open(video: Path, request: AuditRequest, *, replaying: bool, max_gap_s: flo
 
 
 def _reuse_policy(request: AuditRequest, config: CameraConfig) -> ReusePolicy:
-    """The reuse settings in force, the bound capped by the camera's shortest dwell.
+    """The reuse settings asked for (``camera_gate`` caps the bound by the camera's shortest dwell).
 
     Reuse is on by default on the default path; with an explicit sample rate it is off unless a
     reuse setting is given, so that ``detect --sample-fps F`` + ``--detections-from`` reproduce it.
@@ -326,22 +323,7 @@ def _reuse_policy(request: AuditRequest, config: CameraConfig) -> ReusePolicy:
     explicit = request.change_threshold is not None or request.max_reuse_s is not None
     if request.sample_fps is not None and not explicit:
         return NO_REUSE
-    threshold = DEFAULT_CHANGE_THRESHOLD if request.change_threshold is None else request.change_threshold
-    bound = DEFAULT_MAX_REUSE_S if request.max_reuse_s is None else request.max_reuse_s
-    try:
-        policy = ReusePolicy(change_threshold=threshold, max_reuse_s=bound)
-    except ValueError as error:
-        raise InputError(str(error)) from None
-    return policy.bounded(_shortest_dwell_s(config))
-
-
-def _shortest_dwell_s(config: CameraConfig) -> float | None:
-    dwells = [
-        float(zone.dwell_s) if zone.dwell_s is not None else DEFAULT_DWELL_S[category]
-        for zone in config.zones
-        for category in zone.categories
-    ]
-    return min(dwells, default=None)
+    return ReusePolicy.from_options(request.change_threshold, request.max_reuse_s)
 
 
 def _gate(
@@ -350,11 +332,7 @@ def _gate(
     policy = _reuse_policy(request, config)
     if not policy.enabled or source is None:
         return ChangeGate(NO_REUSE)
-    zones: CameraZones = pipeline.zones
-    mask = polygons_mask(
-        (np.asarray(zone.polygon.exterior.coords) for zone in zones.zones), source.width, source.height
-    )
-    return ChangeGate(policy, mask=mask)
+    return camera_gate(policy, pipeline.zones)  # the pipeline's zones are in this source's pixels
 
 
 def _stream(

@@ -42,6 +42,7 @@ from detector.model.obstructions import CropModel, ObstructionFinder
 from detector.model.obstructions import wanted as wanted_obstructions
 from detector.model.people_vehicles import shared_people_vehicles
 from detector.video.capture import CapturedFrame, CaptureThread, FrameQueue, Opener, redact
+from detector.video.frame_skip import NO_REUSE, ChangeGate, ReusePolicy, camera_gate, thumbnail
 from detector.video.watchdog import OFFLINE_AFTER_S, Transition, Watchdog
 from zones.alert import AlertRecord, ModelRef
 from zones.config import CameraConfig
@@ -82,6 +83,7 @@ class CameraRuntime:
         mono_clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         offline_after_s: float = OFFLINE_AFTER_S,
+        reuse: ReusePolicy = NO_REUSE,
     ) -> None:
         self.config = config
         self.id = config.id
@@ -108,6 +110,13 @@ class CameraRuntime:
         self.last_frame_at: datetime | None = None
         self.last_t: float | None = None
         self.frames_analysed = 0
+        self.reuse = reuse
+        """When an analysed frame may reuse the model's last detections (``detector/video/frame_skip.py``)."""
+        self.frames_inferred = 0
+        self.frames_reused = 0
+        self._gate = ChangeGate(NO_REUSE)
+        self._last_detections: Detections | None = None
+        self._reconnects_seen = 0
         self._analysed_at: deque[float] = deque()
         self._saved_state = self._parse_state(saved_state)
         self._closed_ids: set[str] = set()
@@ -166,14 +175,16 @@ class CameraRuntime:
         if wanted_obstructions(self.config):
             # No crop model (a replay of detections): no model of any kind judges the regions.
             people_vehicles = shared_people_vehicles() if self.crop_model is not None else None
-            obstructions = ObstructionFinder.for_frames(
-                width, height, self.crop_model, people_vehicles=people_vehicles
-            )
+            obstructions = ObstructionFinder.for_frames(width, height, self.crop_model, people_vehicles=people_vehicles)
         if obstructions is not None:
             self._seed_finder(obstructions, width, height)
-        return CameraPipeline(
+        pipeline = CameraPipeline(
             self._context(width, height), evidence=self.evidence, engine=engine, obstructions=obstructions
         )
+        # A new pipeline is a new view, frame size or set of zones: the model looks afresh.
+        self._gate = camera_gate(self.reuse, pipeline.zones)
+        self._last_detections = None
+        return pipeline
 
     def _build(self, width: int, height: int) -> list[AlertRecord]:
         """Pipeline for this frame size, resuming the saved engine where it fits. Returns records
@@ -227,6 +238,30 @@ class CameraRuntime:
         if self.last_t is not None and t < self.last_t:
             t = self.last_t  # the wall clock stepped back: engine time never does
         return t, records
+
+    def needs_inference(self, frame: CapturedFrame, t: float) -> bool:
+        """Whether the model must look at this frame (after ``prepare``), or may lend it the detections of
+        the last frame it saw: nothing in the zones changed since (the audit's rule, the same gate). The
+        first frame of a pipeline and the first after a reconnect always go to the model."""
+        reconnects = self.capture.stats.reconnects
+        force = self._last_detections is None or reconnects != self._reconnects_seen
+        self._reconnects_seen = reconnects
+        thumb = thumbnail(frame.image) if self._gate.policy.enabled else None
+        infer = self._gate.needs_inference(t, thumb, force=force)
+        if infer:
+            self.frames_inferred += 1
+        else:
+            self.frames_reused += 1
+        return infer
+
+    def detections_for(self, inferred: Detections | None) -> Detections:
+        """The frame's detections: the model's (kept for the frames that reuse them) or, for ``None``,
+        those of the last frame the model saw."""
+        if inferred is not None:
+            self._last_detections = inferred
+            return inferred
+        assert self._last_detections is not None, "needs_inference sends the first frame to the model"
+        return self._last_detections
 
     def process(self, frame: CapturedFrame, t: float, detections: Detections) -> list[AlertRecord]:
         assert self.pipeline is not None
@@ -381,6 +416,7 @@ class CameraRuntime:
             open_incidents=sum(1 for i in engine.open_incidents if i.fired) if engine is not None else 0,
             last_error=self.capture.stats.last_error,
             config_version=self.config_version,
+            frames_inferred=self.frames_inferred,
         )
 
     def state_json(self) -> str | None:

@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from detector.model.options import BackendOption, ModelOption, use_backend
+from detector.model.options import BackendOption, MaxReuseOption, ModelOption, ReuseThresholdOption, use_backend
 from zones.errors import InputError
 
 
@@ -81,6 +81,8 @@ def run(
             help="Upload each camera's clean frame (JPEG) to the service this often, and at its first frame; 0: off.",
         ),
     ] = 300.0,
+    reuse_threshold: ReuseThresholdOption = None,
+    max_reuse_s: MaxReuseOption = None,
 ) -> None:
     """Live mode: analyse cameras continuously, push alerts and camera status to the service."""
     from detector.live.run import LiveRequest, configure_logging, run_live
@@ -107,6 +109,8 @@ def run(
                 camera_ids=list(camera_id or []),
                 config_poll_s=config_poll_s,
                 snapshot_every_s=snapshot_every_s,
+                change_threshold=reuse_threshold,
+                max_reuse_s=max_reuse_s,
             )
         )
     )

@@ -28,6 +28,7 @@ from detector.live.runner import DEFAULT_ANALYSIS_FPS, LiveRunner
 from detector.live.snapshots import DEFAULT_SNAPSHOT_EVERY_S, SnapshotUploader
 from detector.live.spool import Spool, SpoolSender
 from detector.live.status import STATUS_INTERVAL_S, start_health_server
+from detector.video.frame_skip import NO_REUSE, ReusePolicy
 from detector.video.watchdog import OFFLINE_AFTER_S
 from zones.config import CameraConfig, load_camera_config
 from zones.errors import InputError
@@ -58,6 +59,10 @@ class LiveRequest:
     """With ``config_from``: only these cameras (default: every camera with a config there)."""
     config_poll_s: float = DEFAULT_CONFIG_POLL_S
     snapshot_every_s: float = DEFAULT_SNAPSHOT_EVERY_S
+    change_threshold: float | None = None
+    """Frame skip (``detector/video/frame_skip.py``, as the audit): None is the default, 12 grey levels."""
+    max_reuse_s: float | None = None
+    """None: 10 s; always capped at a quarter of each camera's shortest dwell; 0 turns reuse off."""
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -102,6 +107,7 @@ def _analyser(request: LiveRequest, configs: Sequence[CameraConfig]) -> Analyser
 
 
 def _check_request(request: LiveRequest) -> None:
+    ReusePolicy.from_options(request.change_threshold, request.max_reuse_s)  # refused before anything starts
     if not 0.05 <= request.analysis_fps <= 30:
         raise InputError(f"--analysis-fps {request.analysis_fps} must lie within 0.05..30")
     if not request.cameras and request.config_from is None:
@@ -162,6 +168,10 @@ def run_live(request: LiveRequest, *, stop: threading.Event | None = None) -> in
             if stop.is_set():
                 return 0
         analyser = replay or _analyser(request, [*configs, *(entry.config for entry in remote)])
+        # Reusing detections saves model time; a replayed file costs none, so it is read at every frame.
+        reuse = ReusePolicy.from_options(request.change_threshold, request.max_reuse_s)
+        if not isinstance(analyser, ModelAnalyser):
+            reuse = NO_REUSE
 
         def build(config: CameraConfig, version: int | None) -> CameraRuntime:
             camera = CameraRuntime(
@@ -173,6 +183,7 @@ def run_live(request: LiveRequest, *, stop: threading.Event | None = None) -> in
                 saved_state=spool.load_state(config.id),
                 evidence=request.evidence,
                 offline_after_s=request.offline_after_s,
+                reuse=reuse,
             )
             camera.config_version = version
             return camera

@@ -213,8 +213,12 @@ class LiveRunner:
             emitted += records
             ready.append((camera, frame, t))
         if ready:
-            batch = [AnalysisItem(camera.id, t, frame.image) for camera, frame, t in ready]
-            for (camera, frame, t), detections in zip(ready, self.analyser.analyse(batch), strict=True):
+            infer = [camera.needs_inference(frame, t) for camera, frame, t in ready]
+            asked = [(camera, frame, t) for (camera, frame, t), i in zip(ready, infer, strict=True) if i]
+            batch = [AnalysisItem(camera.id, t, frame.image) for camera, frame, t in asked]
+            found = iter(self.analyser.analyse(batch) if batch else [])
+            for (camera, frame, t), inferred in zip(ready, infer, strict=True):
+                detections = camera.detections_for(next(found) if inferred else None)
                 records = camera.process(frame, t, detections)
                 emitted += records
                 if records:

@@ -42,6 +42,8 @@ class CameraSnapshot:
     open_incidents: int
     last_error: str | None
     config_version: int | None = None
+    frames_inferred: int | None = None
+    """Of the frames analysed, those the model looked at (the rest reused its last detections)."""
 
 
 def status_outgoing(camera: CameraRuntime) -> Outgoing:

@@ -1,5 +1,6 @@
-"""The ``--model`` and ``--backend`` options every model-running command takes, and how ``--backend``
-reaches the model loader. Imports only typer, so the CLI starts fast."""
+"""The ``--model`` and ``--backend`` options every model-running command takes, how ``--backend``
+reaches the model loader, and the frame-skip options of ``audit`` and ``run``. Imports only typer, so the
+CLI starts fast."""
 
 from __future__ import annotations
 
@@ -22,6 +23,28 @@ BackendOption = Annotated[
         "--backend",
         help="Inference runtime: auto (fastest present: OpenVINO, ONNX Runtime, PyTorch on a CPU), pytorch, onnx, "
         "openvino (default $STREETWATCH_BACKEND, else auto). A .pt is exported once, offline, into the cache.",
+    ),
+]
+
+ReuseThresholdOption = Annotated[
+    float | None,
+    typer.Option(
+        "--reuse-threshold",
+        min=0.0,
+        max=255.0,
+        help="Grey-level change inside the zones below which the previous detections are reused instead of "
+        "running the model (default 12; 0 runs the model on every analysed frame).",
+    ),
+]
+
+MaxReuseOption = Annotated[
+    float | None,
+    typer.Option(
+        "--max-reuse-s",
+        min=0.0,
+        max=3600.0,
+        help="Run the model at least this often, in seconds of video (default 10; never more than a quarter of "
+        "the camera's shortest dwell; 0 turns reuse off).",
     ),
 ]
 

@@ -48,6 +48,8 @@ import numpy as np
 import numpy.typing as npt
 
 from zones.detections import Detections
+from zones.errors import InputError
+from zones.geometry import CameraZones
 
 THUMB_SIZE: Final[tuple[int, int]] = (64, 36)
 """Thumbnail (width, height): 16:9 cells, about 30 x 30 pixels each at 1080p."""
@@ -120,6 +122,18 @@ class ReusePolicy:
         if not (math.isfinite(self.max_reuse_s) and self.max_reuse_s >= 0):
             raise ValueError(f"max_reuse_s must be a finite number >= 0, got {self.max_reuse_s}")
 
+    @classmethod
+    def from_options(cls, change_threshold: float | None, max_reuse_s: float | None) -> ReusePolicy:
+        """The policy of ``--reuse-threshold`` / ``--max-reuse-s`` (None: the default); ``InputError`` when
+        a value is out of range."""
+        try:
+            return cls(
+                DEFAULT_CHANGE_THRESHOLD if change_threshold is None else change_threshold,
+                DEFAULT_MAX_REUSE_S if max_reuse_s is None else max_reuse_s,
+            )
+        except ValueError as error:
+            raise InputError(str(error)) from None
+
     @property
     def enabled(self) -> bool:
         return self.change_threshold > 0 and self.max_reuse_s > 0
@@ -175,6 +189,16 @@ class ChangeGate:
         else:
             self.reused += 1
         return infer
+
+
+def camera_gate(policy: ReusePolicy, zones: CameraZones) -> ChangeGate:
+    """One camera's gate: ``policy`` with its bound capped by the camera's shortest dwell, watching the
+    camera's zones only (audit and live alike)."""
+    policy = policy.bounded(min((z.dwell_s(c) for z in zones.zones for c in z.categories), default=None))
+    if not policy.enabled:
+        return ChangeGate(NO_REUSE)
+    polygons = (np.asarray(zone.polygon.exterior.coords) for zone in zones.zones)
+    return ChangeGate(policy, mask=polygons_mask(polygons, zones.width, zones.height))
 
 
 class _HasImage(Protocol):

@@ -79,6 +79,12 @@ def closed_port() -> int:
             "nothing.jsonl: file not found",
             id="missing detections file",
         ),
+        pytest.param(
+            lambda d: [write_camera(d / "a.yaml")],
+            ["--reuse-threshold", "300"],
+            "less than or equal to 255",
+            id="reuse threshold out of range",
+        ),
     ],
 )
 def test_bad_input_exits_2(
