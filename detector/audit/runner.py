@@ -135,6 +135,9 @@ def run_audit(request: AuditRequest) -> dict[str, Any]:
         # loading, not processing, exactly like the warm-up that bench/audit_throughput.py leaves
         # out of the naive figure.
         detector.predict([np.zeros((64, 64, 3), dtype=np.uint8)])
+        people_vehicles = shared_people_vehicles() if wanted(config) else None
+        if people_vehicles is not None:  # loaded (and warmed up) with the model, not while processing
+            people_vehicles.find(np.zeros((64, 64, 3), dtype=np.uint8))
     model_ref = _model_ref(detector, replay)
     pusher = (
         Pusher(request.push, request.token, spool=request.out / "push-failed.jsonl", evidence_root=request.out)

@@ -28,6 +28,8 @@ from detector.live.runner import DEFAULT_ANALYSIS_FPS, LiveRunner
 from detector.live.snapshots import DEFAULT_SNAPSHOT_EVERY_S, SnapshotUploader
 from detector.live.spool import Spool, SpoolSender
 from detector.live.status import STATUS_INTERVAL_S, start_health_server
+from detector.model.obstructions import wanted as wanted_obstructions
+from detector.model.people_vehicles import shared_people_vehicles
 from detector.video.frame_skip import NO_REUSE, ReusePolicy
 from detector.video.watchdog import OFFLINE_AFTER_S
 from zones.config import CameraConfig, load_camera_config
@@ -172,6 +174,8 @@ def run_live(request: LiveRequest, *, stop: threading.Event | None = None) -> in
         reuse = ReusePolicy.from_options(request.change_threshold, request.max_reuse_s)
         if not isinstance(analyser, ModelAnalyser):
             reuse = NO_REUSE
+        elif any(wanted_obstructions(c) for c in [*configs, *(entry.config for entry in remote)]):
+            shared_people_vehicles()  # loaded now, not at the first frame of such a camera
 
         def build(config: CameraConfig, version: int | None) -> CameraRuntime:
             camera = CameraRuntime(
