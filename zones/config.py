@@ -466,13 +466,15 @@ class CameraConfig(_Strict):
 
 
 def format_loc(loc: Sequence[str | int]) -> str:
-    """pydantic ``loc`` -> ``zones[0].polygon`` / ``calibration.points[3]``."""
+    """pydantic ``loc`` -> ``zones[0].polygon`` / ``calibration.points[3]``; a key with a line break or
+    other unprintable character is quoted and escaped (``location.'x\\n'``), so messages stay one line."""
     out = ""
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            out += f".{part}" if out else str(part)
+            name = str(part) if str(part).isprintable() else repr(str(part))
+            out += f".{name}" if out else name
     return out
 
 

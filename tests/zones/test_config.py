@@ -20,6 +20,8 @@ from zones.errors import ConfigError, InputError
         (("calibration", "points", 3), "calibration.points[3]"),
         (("zones", 2, "allowed", 0, "from"), "zones[2].allowed[0].from"),
         (("timezone",), "timezone"),
+        (("location", "x\n"), "location.'x\\n'"),
+        (("zones", 0, "名称"), "zones[0].名称"),
         ((), ""),
     ],
 )
