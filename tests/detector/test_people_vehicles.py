@@ -168,3 +168,24 @@ def test_an_unusable_card_is_a_model_error_naming_file_and_field(
     assert Path(raised.value.file or "").name == file
     assert raised.value.field == field
     assert reason in raised.value.reason
+
+
+@pytest.mark.parametrize(
+    ("default_model", "people_vehicles", "warned"),
+    [
+        pytest.param(True, True, False, id="both-models"),
+        pytest.param(True, False, True, id="people-model-missing: said in summary.json"),
+        pytest.param(False, False, False, id="no-model-at-all: nothing is judged, nothing to say"),
+    ],
+)
+def test_a_missing_people_and_vehicles_model_is_a_warning(
+    default_model: bool, people_vehicles: bool, warned: bool
+) -> None:
+    finder = ObstructionFinder.for_frames(
+        640,
+        360,
+        _StallModel() if default_model else None,
+        people_vehicles=_StandIn("nothing") if people_vehicles else None,
+    )
+    said = [w for w in finder.warnings() if "people-and-vehicles model did not load" in w]
+    assert bool(said) is warned
