@@ -52,6 +52,43 @@ class GridRef(_Strict):
     team: str = Field(min_length=1, max_length=64, description="Team responsible for the cell.")
 
 
+# A phone number is personal data of the shopkeeper and no id a notifier should key on (DESIGN §3.2):
+# mainland mobiles (1[3-9] + 9 digits), landlines with an area code (0xx(x)-xxxxxxx(x)), either with
+# +86 / 0086 in front, and any other "+" international number. Digits around the match must not be
+# digits, so a 12-digit grid code such as 320102001001 is not taken for a phone number.
+_PHONE = re.compile(
+    r"(?<![0-9])(?:(?:\+|00)86[ -]?)?(?:1[3-9][0-9](?:[ -]?[0-9]{4}){2}|0[0-9]{2,3}[ -]?[0-9]{7,8})(?![0-9])"
+    r"|\+[0-9][0-9 ()-]{6,}[0-9]"
+)
+
+
+def _unit_text(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be blank")
+    if _PHONE.search(value):
+        raise ValueError("looks like a phone number; give the unit's id that the notifier knows, never a phone number")
+    return value
+
+
+class ResponsibleUnit(_Strict):
+    """The 门前三包 unit answerable for a zone (DESIGN §3.2, §3.7): who gets the reminder."""
+
+    unit: Annotated[str, AfterValidator(_unit_text)] = Field(
+        min_length=1, max_length=64, description="Id of the unit that the city's notifier knows, e.g. shop-0127."
+    )
+    name: Annotated[str, AfterValidator(_unit_text)] = Field(
+        min_length=1, max_length=128, description="Display name, e.g. 张记水果店."
+    )
+
+
+def _is_none(value: object) -> bool:
+    return value is None
+
+
+REMIND_FIRST_MAX_S = 86400
+"""The longest a unit may be given to clear a violation itself: one day."""
+
+
 class EvidenceItem(_Strict):
     kind: str = Field(
         min_length=1,
@@ -90,9 +127,24 @@ class AlertRecord(_Strict):
     location: GeoPoint = Field(description="Where the object stands, GeoJSON point [lon, lat].")
     location_error_m: float = Field(ge=0, le=100_000, description="Honest bound of the location error in metres.")
     grid: GridRef | None = Field(default=None, description="Grid cell and responsible team.")
+    # Optional fields added after the first release stay out of the JSON when unset, so that a record
+    # without them serialises byte for byte as before (the service's idempotency digest, alerts.jsonl).
+    responsible: ResponsibleUnit | None = Field(
+        default=None,
+        exclude_if=_is_none,
+        description="The zone's responsibility unit (§3.7), copied from the camera config.",
+    )
+    remind_first_s: int | None = Field(
+        default=None,
+        ge=1,
+        le=REMIND_FIRST_MAX_S,
+        exclude_if=_is_none,
+        description="The zone's remind-first time (§3.7): live records remind the unit and wait this long.",
+    )
     evidence: list[EvidenceItem] = Field(default_factory=list, max_length=16, description="Evidence files.")
     model: ModelRef = Field(description="Model that produced the detections.")
     source: SourceRef = Field(description="Video and frame of the best detection.")
 
     def to_json_line(self) -> str:
         return self.model_dump_json()
+

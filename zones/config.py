@@ -43,7 +43,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 from shapely.validation import explain_validity
 
-from zones.alert import GridRef
+from zones.alert import REMIND_FIRST_MAX_S, GridRef, ResponsibleUnit
 from zones.categories import CATEGORIES, DEFAULT_MAX_GAP_S, Anchor, Category, ModelClass
 from zones.errors import ConfigError
 from zones.schedule import DAYS, Day, Window, parse_hhmm
@@ -59,6 +59,7 @@ __all__ = [
     "ExcludeMask",
     "GridRef",
     "Location",
+    "ResponsibleUnit",
     "ZoneConfig",
     "brief",
     "format_loc",
@@ -251,6 +252,18 @@ class ZoneConfig(PolygonOwner):
     )
     allowed: list[AllowedWindow] = Field(
         default_factory=list, max_length=64, description="Windows when these categories are legal here."
+    )
+    responsible: ResponsibleUnit | None = Field(
+        default=None,
+        description="The 门前三包 unit answerable here: {unit: id the notifier knows, name: display name}; "
+        "never a phone number.",
+    )
+    remind_first_s: int | None = Field(
+        default=None,
+        ge=1,
+        le=REMIND_FIRST_MAX_S,
+        description="Remind the unit first (live only); the case goes to an operator only if the violation "
+        "is still there this many seconds after the reminder (1..86400).",
     )
 
     @field_validator("categories")

@@ -71,6 +71,7 @@ class CameraPipeline:
         )
         self.geolocator = Geolocator.from_config(config, context.width, context.height)
         self.grid_index = config.grid_index()
+        self._zone_configs = {zone.name: zone for zone in config.zones}
         self.evidence = evidence
         self.obstructions = obstructions
         self.ring = FrameRing(max_seconds=evidence.clip_before_s + 1.0) if evidence else None
@@ -169,6 +170,7 @@ class CameraPipeline:
         closed = event.kind == "closed"
         ended_t = incident.ended_t if closed else None
         best = incident.best_bbox
+        zone = self._zone_configs[incident.zone]
         return AlertRecord(
             id=incident.id,  # type: ignore[arg-type]
             event="violation.closed" if closed else "violation.opened",
@@ -193,6 +195,10 @@ class CameraPipeline:
             location=GeoPoint(type="Point", coordinates=(round(lon, 7), round(lat, 7))),
             location_error_m=round(float(error_m[0]), 2),
             grid=grid,
+            # Copied on audits too: the record tells what the zone says; the service never reminds on
+            # an audit record (video_offset_s set), DESIGN §3.7.
+            responsible=zone.responsible,
+            remind_first_s=zone.remind_first_s,
             evidence=list(self._evidence_of.get(incident.id, [])),
             model=context.model,
             source=SourceRef(uri=context.source_uri, frame=self._frame_of_t.get(incident.best_t, 0)),

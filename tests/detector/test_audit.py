@@ -182,3 +182,29 @@ def test_unusable_output_folder_exits_2(tmp_path: Path) -> None:
     done = run_cli("audit", "--detections-from", replay, "--camera", _camera(tmp_path), "--out", blocker / "out")
     assert done.returncode == 2
     assert "a-file/out" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_records_carry_the_zones_responsible_unit_and_remind_time(tmp_path: Path) -> None:
+    """DESIGN §3.4/§3.7: copied from the zone; a zone without them leaves both keys out of the record."""
+    shop = {
+        "name": "shopfront",
+        "polygon": [[0.0, 0.2], [0.5, 0.2], [0.5, 1.0], [0.0, 1.0]],
+        "relative": True,
+        "categories": ["street_vending"],
+        "dwell_s": 20,
+        "responsible": {"unit": "shop-0127", "name": "张记水果店"},
+        "remind_first_s": 90,
+    }
+    street = {**shop, "name": "street", "polygon": [[0.5, 0.2], [1.0, 0.2], [1.0, 1.0], [0.5, 1.0]]}
+    del street["responsible"], street["remind_first_s"]
+    camera = _camera(tmp_path, zones=[shop, street])
+    boxes = [[100.0, 200.0, 180.0, 300.0], [420.0, 200.0, 500.0, 300.0]]
+    replay = _detections(tmp_path / "d.jsonl", {s: boxes for s in range(30)}, seconds=30, size=(640, 360))
+    done = run_cli(
+        "audit", "--detections-from", replay, "--camera", camera, "--out", tmp_path / "out", "--start-time", START
+    )
+    assert done.returncode == 0, done.stderr
+    by_zone = {alert["zone"]: alert for alert in _alerts(tmp_path / "out")}
+    assert by_zone["shopfront"]["responsible"] == {"unit": "shop-0127", "name": "张记水果店"}
+    assert by_zone["shopfront"]["remind_first_s"] == 90
+    assert "responsible" not in by_zone["street"] and "remind_first_s" not in by_zone["street"]

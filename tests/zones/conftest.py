@@ -58,6 +58,8 @@ VALID: dict[str, Any] = {
             "polygon": [[0.0, 0.40], [0.30, 0.40], [0.30, 0.62], [0.0, 0.62]],
             "relative": True,
             "categories": ["storefront_overflow"],
+            "responsible": {"unit": "shop-0127", "name": "张记水果店"},
+            "remind_first_s": 600,
         },
     ],
     "exclude": [{"polygon": [[0.9, 0.0], [1.0, 0.0], [1.0, 0.1], [0.9, 0.1]], "relative": True}],

@@ -173,3 +173,40 @@ def test_dump_validates_again() -> None:
     assert CameraConfig.model_validate(config.model_dump(by_alias=True)) == config
     assert CameraConfig.model_validate_json(config.model_dump_json(by_alias=True)) == config
     assert str(config.tz) == "Asia/Shanghai"
+
+
+@pytest.mark.parametrize(
+    ("unit", "phone"),
+    [
+        ("shop-0127", False),
+        ("320102001001", False),  # a 12-digit grid code is an id, not a phone number
+        ("320102001001-0127", False),
+        ("13912345678", True),
+        ("shop-13912345678", True),
+        ("139-1234-5678", True),
+        ("+86 139 1234 5678", True),
+        ("008613912345678", True),
+        ("025-84561234", True),
+        ("02584561234", True),
+        ("+49 30 1234567", True),
+    ],
+)
+def test_responsible_unit_is_never_a_phone_number(unit: str, phone: bool) -> None:
+    data = valid_config()
+    data["zones"][1]["responsible"]["unit"] = unit
+    if not phone:
+        assert CameraConfig.model_validate(data).zones[1].responsible.unit == unit  # type: ignore[union-attr]
+        return
+    with pytest.raises(ValidationError) as caught:
+        CameraConfig.model_validate(data)
+    first = caught.value.errors()[0]
+    assert first["loc"] == ("zones", 1, "responsible", "unit")
+    assert "looks like a phone number" in first["msg"]
+
+
+def test_remind_first_fields_are_optional_and_read_back() -> None:
+    config = CameraConfig.model_validate(valid_config())
+    assert config.zones[0].responsible is None and config.zones[0].remind_first_s is None
+    shop = config.zones[1]
+    assert shop.responsible is not None
+    assert (shop.responsible.unit, shop.responsible.name, shop.remind_first_s) == ("shop-0127", "张记水果店", 600)

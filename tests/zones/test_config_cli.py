@@ -226,6 +226,51 @@ CASES = [
         id="pixel-polygon-outside-frame",
     ),
     pytest.param(put("grid_cells", "missing.geojson"), "grid_cells", "not found", id="grid-cells-missing"),
+    pytest.param(
+        put("zones.1.remind_first_s", 0), "zones[1].remind_first_s", "greater than or equal to 1", id="remind-zero"
+    ),
+    pytest.param(
+        put("zones.1.remind_first_s", -600),
+        "zones[1].remind_first_s",
+        "greater than or equal to 1",
+        id="remind-negative",
+    ),
+    pytest.param(
+        put("zones.1.remind_first_s", 86401),
+        "zones[1].remind_first_s",
+        "less than or equal to 86400",
+        id="remind-over-a-day",
+    ),
+    pytest.param(
+        put("zones.1.responsible.unit", ""), "zones[1].responsible.unit", "at least 1 character", id="unit-empty"
+    ),
+    pytest.param(
+        put("zones.1.responsible.unit", "   "), "zones[1].responsible.unit", "must not be blank", id="unit-blank"
+    ),
+    pytest.param(
+        put("zones.1.responsible.unit", "u" * 65),
+        "zones[1].responsible.unit",
+        "at most 64 characters",
+        id="unit-65-chars",
+    ),
+    pytest.param(
+        put("zones.1.responsible.unit", "139 1234 5678"),
+        "zones[1].responsible.unit",
+        "looks like a phone number",
+        id="unit-phone-number",
+    ),
+    pytest.param(
+        put("zones.1.responsible.name", "张记水果店 025-84561234"),
+        "zones[1].responsible.name",
+        "looks like a phone number",
+        id="unit-name-with-phone",
+    ),
+    pytest.param(
+        put("zones.1.responsible", {"name": "张记水果店"}),
+        "zones[1].responsible.unit",
+        "required field is missing",
+        id="unit-missing",
+    ),
 ]
 
 
