@@ -147,4 +147,3 @@ class AlertRecord(_Strict):
 
     def to_json_line(self) -> str:
         return self.model_dump_json()
-
