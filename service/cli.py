@@ -157,6 +157,15 @@ webhook_app = typer.Typer(help="Dispatch endpoints (Standard Webhooks).", no_arg
 def webhook_add(
     team: Annotated[str, typer.Option(help="Team whose dispatched cases go to this endpoint.")],
     url: Annotated[str, typer.Option(help="http(s) URL that receives signed POSTs.")],
+    events: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--events",
+            help="Message types it gets, comma-separated or repeated: case.dispatched, case.updated, "
+            "case.reminder (remind first: the city's notifier). Default: case.dispatched,case.updated.",
+            show_default=False,
+        ),
+    ] = None,
     db: DbOption = None,
 ) -> None:
     """Register an endpoint and print its whsec_… signing secret on stdout."""
@@ -167,8 +176,9 @@ def webhook_add(
     from service.core.errors import Invalid
     from service.schemas import WebhookCreate
 
+    wanted = None if events is None else [name.strip() for item in events for name in item.split(",") if name.strip()]
     try:
-        spec = WebhookCreate.model_validate({"team": team, "url": url})
+        spec = WebhookCreate.model_validate({"team": team, "url": url, "events": wanted})
     except ValidationError as error:
         first = error.errors()[0]
         raise InputError(first["msg"], field="--" + str(first["loc"][0])) from None
@@ -176,7 +186,12 @@ def webhook_add(
     try:
         with database.writing() as session:
             _, secret = crud.add_webhook(
-                session, team=spec.team, url=url, now=utc_now(), allow_private=settings.webhook_allow_private
+                session,
+                team=spec.team,
+                url=url,
+                events=spec.events,
+                now=utc_now(),
+                allow_private=settings.webhook_allow_private,
             )
     except Invalid as error:
         raise InputError(error.detail, field="--url") from None
@@ -196,7 +211,7 @@ def webhook_list(db: DbOption = None) -> None:
             state = f"disabled ({item.disabled_reason})" if item.disabled_at else "enabled"
             typer.echo(
                 f"{item.id}\t{item.team}\t{item.url}\t{state}\tpending={item.pending} failed={item.failed} "
-                f"delivered={item.delivered}"
+                f"delivered={item.delivered}\tevents={','.join(item.events)}"
             )
     database.dispose()
 

@@ -43,6 +43,7 @@ from service.core.errors import ServiceError
 from service.core.metrics import IngestCounters
 from service.core.throttle import AuthThrottle
 from service.relay import Relay
+from service.reminders import ReminderJob
 
 VERSION = "0.1.0"
 _STATIC = Path(__file__).resolve().parent / "static"
@@ -147,9 +148,14 @@ def create_app(
         app.state.relay = active
         if active is not None:
             active.start()
+        reminders = ReminderJob(database, settings, clock=clock) if settings.reminders_enabled else None
+        if reminders is not None:
+            reminders.start()
         try:
             yield
         finally:
+            if reminders is not None:
+                reminders.stop()
             if active is not None:
                 active.close()
             if owns_db:

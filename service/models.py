@@ -105,6 +105,13 @@ class Case(Base):
     updated_at: Mapped[datetime]
     repeat_of: Mapped[str | None] = mapped_column(String(36), ForeignKey("cases.id"), index=True)
     version: Mapped[int] = mapped_column(Integer, default=1)
+    # Remind first (DESIGN §3.7), from the opening record: the zone's unit and the unit's time to clear it.
+    responsible_unit: Mapped[str | None] = mapped_column(String(64), index=True)
+    responsible_name: Mapped[str | None] = mapped_column(String(128))
+    remind_first_s: Mapped[int | None] = mapped_column(Integer)
+    reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)  # the reminder was written
+    remind_deadline: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)  # reminded_at + remind_first_s
+    mark: Mapped[str | None] = mapped_column(String(16), index=True)  # reminder_ignored | repeat
 
 
 class CaseChange(Base):
@@ -168,6 +175,8 @@ class WebhookEndpoint(Base):
     disabled_reason: Mapped[str | None] = mapped_column(String(256))
     # Set from a Retry-After answer: no delivery to this endpoint before then.
     paused_until: Mapped[datetime | None]
+    # Message types the endpoint gets; None: case.dispatched and case.updated (as before §3.7).
+    events: Mapped[list[Any] | None] = mapped_column(JSON)
 
 
 class OutboxMessage(Base):

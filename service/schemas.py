@@ -19,9 +19,9 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from service.core.lifecycle import Action, Status
+from service.core.lifecycle import Action, Mark, Status
 from service.core.security import Role
-from zones.alert import AwareDatetime, GeoPoint, GridRef
+from zones.alert import AwareDatetime, GeoPoint, GridRef, ResponsibleUnit
 from zones.categories import Category, ObjectClass
 
 TEAM_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
@@ -145,6 +145,19 @@ class CasePublic(_Out):
     created_at: datetime
     updated_at: datetime
     repeat_of: str | None = Field(description="Earlier case of the same category nearby (repeat offence).")
+    responsible: ResponsibleUnit | None = Field(
+        default=None, description="Remind first (§3.7): the zone's responsibility unit, from the alert record."
+    )
+    remind_first_s: int | None = Field(default=None, description="The zone's remind-first time, from the record.")
+    reminded_at: datetime | None = Field(default=None, description="When the reminder was sent (written to the outbox).")
+    remind_deadline: datetime | None = Field(
+        default=None, description="reminded_at + remind_first_s: until then the unit may clear it itself."
+    )
+    mark: Mark | None = Field(
+        default=None,
+        description="reminder_ignored: still there at the deadline; repeat: the place had a reminder within "
+        "STREETWATCH_REMIND_REPEAT_DAYS, so none was sent.",
+    )
 
 
 def integral_floats_as_ints(value: Any) -> Any:
@@ -211,8 +224,32 @@ class CaseChangePublic(_Out):
     reason: RejectReason | None = Field(default=None, description="reject only: why the report was a false alarm.")
 
 
+class UnitCaseRef(_Out):
+    id: str
+    status: Status
+    category: Category
+    alerted_at: datetime
+    mark: Mark | None
+
+
+class UnitRecord(_Out):
+    """What a responsibility unit did over the last days: shown beside a case of that unit."""
+
+    unit: str
+    name: str = Field(description="The unit's display name (the latest case's).")
+    days: float = Field(description="The window: STREETWATCH_REMIND_REPEAT_DAYS before now.")
+    reminded: int = Field(description="Cases in the window that got a reminder.")
+    self_rectified: int = Field(description="… that the unit cleared in time.")
+    reminder_ignored: int = Field(description="… still there at the deadline.")
+    repeat: int = Field(description="Cases not reminded because the place had a reminder already.")
+    cases: list[UnitCaseRef] = Field(description="The unit's cases in the window, newest first (at most 50).")
+
+
 class CaseDetail(CasePublic):
     history: list[CaseChangePublic] = Field(description="Audit trail, oldest first.")
+    unit_record: UnitRecord | None = Field(
+        default=None, description="The responsibility unit's last days (cases with a responsible unit only)."
+    )
 
 
 class CaseList(_Out):
@@ -331,9 +368,27 @@ class WhoAmI(_Out):
 # ---- webhooks ------------------------------------------------------------------------------------
 
 
+WebhookEvent = Literal["case.dispatched", "case.updated", "case.reminder"]
+"""Message types of the outbox (DESIGN §3.6, §3.7)."""
+WEBHOOK_EVENTS: Final[tuple[WebhookEvent, ...]] = get_args(WebhookEvent)
+DEFAULT_WEBHOOK_EVENTS: Final[tuple[WebhookEvent, ...]] = ("case.dispatched", "case.updated")
+"""What an endpoint registered without ``events`` gets: an officers' dispatch system, as before reminders."""
+
+
+def _unique_events(events: list[WebhookEvent] | None) -> list[WebhookEvent] | None:
+    return None if events is None else list(dict.fromkeys(events))
+
+
 class WebhookCreate(_In):
     team: str = Field(pattern=TEAM_PATTERN)
     url: Annotated[AnyHttpUrl, UrlConstraints(max_length=MAX_URL_LENGTH)]
+    events: Annotated[list[WebhookEvent] | None, AfterValidator(_unique_events)] = Field(
+        default=None,
+        min_length=1,
+        max_length=len(WEBHOOK_EVENTS),
+        description="Message types this endpoint gets (case.dispatched, case.updated, case.reminder); "
+        "default: case.dispatched and case.updated.",
+    )
 
 
 class WebhookPublic(_Out):
@@ -344,6 +399,9 @@ class WebhookPublic(_Out):
     disabled_at: datetime | None
     disabled_reason: str | None
     paused_until: datetime | None
+    events: list[WebhookEvent] = Field(
+        default_factory=lambda: list(DEFAULT_WEBHOOK_EVENTS), description="Message types this endpoint gets."
+    )
     pending: int = Field(description="Deliveries waiting (backlog).")
     failed: int = Field(description="Deliveries that exhausted their retries.")
     delivered: int

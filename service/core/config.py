@@ -107,6 +107,25 @@ class Settings(BaseSettings):
     )
     repeat_radius_m: float = Field(default=20.0, ge=0, description="Repeat offence: same category within this.")
     repeat_window_s: float = Field(default=30 * 24 * 3600.0, ge=0, description="… and within this time.")
+    remind_repeat_days: float = Field(
+        default=30.0,
+        ge=0,
+        le=3660,
+        description="Remind first (§3.7): a place (same unit, or same place by the repeat rule) reminded within "
+        "this many days gets no second reminder; its case goes to an operator marked repeat.",
+    )
+    remind_poll_s: float = Field(
+        default=1.0, gt=0, le=60, description="How often the reminder job looks for reminders that ran out."
+    )
+    remind_batch: int = Field(default=100, ge=1, le=1000, description="Reminders escalated per transaction.")
+    reminders_enabled: bool = Field(default=True, description="Run the reminder job inside the serve process.")
+    public_url: str | None = Field(
+        default=None,
+        max_length=512,
+        pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$",
+        description="The service's external base URL (https://host[/prefix]); links in messages (the "
+        "reminder's snapshot) are absolute with it, else paths.",
+    )
     webhook_allow_private: bool = Field(
         default=False, description="Allow webhook endpoints on loopback/private addresses (demo, tests)."
     )

@@ -6,7 +6,7 @@ from typing import Final, Literal, get_args
 
 from service.core.security import Role
 
-Status = Literal["reported", "filed", "rejected", "dispatched", "handled", "closed"]
+Status = Literal["reminded", "self_rectified", "reported", "filed", "rejected", "dispatched", "handled", "closed"]
 Action = Literal["file", "reject", "dispatch", "handle", "close", "reopen"]
 STATUSES: Final[tuple[Status, ...]] = get_args(Status)
 ACTIONS: Final[tuple[Action, ...]] = get_args(Action)
@@ -34,6 +34,14 @@ ACTION_ROLES: Final[dict[Action, frozenset[Role]]] = {
 NOTE_REQUIRED: Final[frozenset[Action]] = frozenset({"reopen"})
 # Actions that need a note or one of the listed reasons (schemas.RejectReason) instead.
 NOTE_OR_REASON_REQUIRED: Final[frozenset[Action]] = frozenset({"reject"})
+
+# Remind first (DESIGN §3.7): ``reminded`` waits for the unit until the reminder's deadline, moved on by
+# the camera (violation.closed in time: ``self_rectified``) or the reminder job (``reported``); no
+# person acts on it, so no action leads out of it. ``self_rectified`` is closed.
+Mark = Literal["reminder_ignored", "repeat"]
+MARKS: Final[tuple[Mark, ...]] = get_args(Mark)
+"""Why a case with a remind-first zone went to an operator: the reminder ran out, or the place had one
+within STREETWATCH_REMIND_REPEAT_DAYS."""
 
 # Statuses in which the handling deadline still runs (overdue can only be flagged here).
 OPEN_STATUSES: Final[frozenset[Status]] = frozenset({"reported", "filed", "dispatched"})

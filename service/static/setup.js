@@ -21,7 +21,7 @@
   const DEFAULT_SIZE = [1280, 720];
   // Top-level config keys this page edits; any other key of a loaded config is written back unchanged.
   const MANAGED = new Set(["id", "name", "source", "timezone", "location", "view_radius_m", "grid", "calibration", "zones", "exclude", "frame_size"]);
-  const ZONE_KEYS = new Set(["name", "polygon", "relative", "categories", "dwell_s", "anchor", "min_overlap", "allowed"]);
+  const ZONE_KEYS = new Set(["name", "polygon", "relative", "categories", "dwell_s", "anchor", "min_overlap", "allowed", "responsible", "remind_first_s"]);
 
   const form = document.getElementById("config-form");
   const stage = document.getElementById("stage");
@@ -120,6 +120,7 @@
         name: z.name || "", polygon: (z.polygon || []).map((p) => toStage(p, relative)), relative,
         categories: [...(z.categories || [])], dwell_s: z.dwell_s ?? null, anchor: z.anchor || "",
         min_overlap: z.min_overlap ?? null,
+        unit: (z.responsible || {}).unit || "", unitName: (z.responsible || {}).name || "", remind_first_s: z.remind_first_s ?? null,
         allowed: (z.allowed || []).map((w) => ({ days: [...(w.days || [])], from: w.from || "", to: w.to || "" })), extra,
       };
     });
@@ -140,6 +141,10 @@
     if (z.anchor) out.anchor = z.anchor;
     if (z.anchor === "overlap" && z.min_overlap !== null && z.min_overlap !== "") out.min_overlap = z.min_overlap;
     if (z.allowed.length) out.allowed = z.allowed.map((w) => ({ days: [...w.days], from: w.from, to: w.to }));
+    // Remind first (门前三包): both parts of the unit are sent once either is filled, so a missing one is
+    // named by the server's check rather than dropped here.
+    if (z.unit.trim() || z.unitName.trim()) out.responsible = { unit: z.unit.trim(), name: z.unitName.trim() };
+    if (z.remind_first_s !== null && z.remind_first_s !== "") out.remind_first_s = z.remind_first_s;
     return out;
   }
 
@@ -324,7 +329,7 @@
     const polygon = mode.vertices.map((p) => [...p]);
     let focusName = false;
     if (mode.kind === "zone") {
-      state.zones.push({ name: uniqueZoneName(), polygon, relative: true, categories: ["street_vending"], dwell_s: null, anchor: "", min_overlap: null, allowed: [], extra: {} });
+      state.zones.push({ name: uniqueZoneName(), polygon, relative: true, categories: ["street_vending"], dwell_s: null, anchor: "", min_overlap: null, unit: "", unitName: "", remind_first_s: null, allowed: [], extra: {} });
       state.active = { kind: "zone", index: state.zones.length - 1 };
       focusName = true;
     } else {
@@ -593,6 +598,12 @@
     const overlapLabel = el("label", { hidden: z.anchor !== "overlap" }, "最小重叠 min overlap ", overlap);
     anchor.addEventListener("change", () => { z.anchor = anchor.value; overlapLabel.hidden = z.anchor !== "overlap"; clearErrors(["zones", i]); schedulePreview(); });
     overlap.addEventListener("input", () => { z.min_overlap = num(overlap.value); clearErrors(["zones", i]); schedulePreview(); });
+    const unit = el("input", { name: "responsible-unit", value: z.unit, size: 12, maxlength: 64, placeholder: "shop-0127", "data-path": path + ".responsible.unit" });
+    unit.addEventListener("input", () => { z.unit = unit.value; clearErrors(["zones", i]); schedulePreview(); });
+    const unitName = el("input", { name: "responsible-name", value: z.unitName, size: 12, maxlength: 128, placeholder: "张记水果店", "data-path": path + ".responsible.name" });
+    unitName.addEventListener("input", () => { z.unitName = unitName.value; clearErrors(["zones", i]); schedulePreview(); });
+    const remind = el("input", { name: "remind_first_s", inputmode: "numeric", size: 6, value: z.remind_first_s ?? "", placeholder: "不提醒 off", "data-path": path + ".remind_first_s" });
+    remind.addEventListener("input", () => { z.remind_first_s = num(remind.value); clearErrors(["zones", i]); schedulePreview(); });
     const windows = el("div", { class: "windows" });
     const renderWindows = () => {
       windows.replaceChildren(...z.allowed.map((w, j) => windowRow(z, i, w, j, renderWindows)));
@@ -612,6 +623,9 @@
       el("div", { class: "checks", role: "group", "aria-label": "categories 类别" }, ...categories), slot(path + ".categories"),
       el("div", { class: "row" }, el("label", {}, "停留 dwell (s) ", dwell), el("label", {}, "锚点 anchor ", anchor), overlapLabel),
       slot(path + ".dwell_s"), slot(path + ".anchor"), slot(path + ".min_overlap"),
+      el("div", { class: "row", role: "group", "aria-label": "remind first 先提醒 (门前三包)" },
+        el("label", {}, "责任单位 unit ", unit), el("label", {}, "名称 name ", unitName), el("label", {}, "先提醒 remind first (s) ", remind)),
+      slot(path + ".responsible"), slot(path + ".remind_first_s"),
       el("div", { class: "row" }, el("span", { class: "small muted vertex-count" }), removeVertex, remove),
       el("p", { class: "small ground-info", "data-zone-info": i }),
       slot(path + ".polygon"),
