@@ -149,7 +149,9 @@ class CasePublic(_Out):
         default=None, description="Remind first (§3.7): the zone's responsibility unit, from the alert record."
     )
     remind_first_s: int | None = Field(default=None, description="The zone's remind-first time, from the record.")
-    reminded_at: datetime | None = Field(default=None, description="When the reminder was sent (written to the outbox).")
+    reminded_at: datetime | None = Field(
+        default=None, description="When the reminder was sent (written to the outbox)."
+    )
     remind_deadline: datetime | None = Field(
         default=None, description="reminded_at + remind_first_s: until then the unit may clear it itself."
     )
@@ -210,12 +212,14 @@ class CaseChangePublic(_Out):
     seq: int = Field(description="Position in the change log (SSE event id).")
     case_id: str
     at: datetime
-    kind: Literal["created", "action", "cleared", "reported", "photo"]
+    kind: Literal["created", "action", "cleared", "reported", "photo", "escalated"] = Field(
+        description="escalated: the reminder job reported a case whose reminder ran out (§3.7)."
+    )
     action: Action | None
     from_status: Status | None
     to_status: Status
-    actor: str = Field(description="Name of the token that made the change.")
-    actor_role: Role
+    actor: str = Field(description="Name of the token that made the change (or of the service's job).")
+    actor_role: Role | Literal["system"] = Field(description="The token's role; system for the service's own jobs.")
     note: str | None
     team: str | None
     label: ReviewLabelPublic | None = Field(

@@ -25,7 +25,7 @@ from service import crud
 from service.core.clock import Clock
 from service.core.config import Settings
 from service.core.db import Database
-from service.core.lifecycle import Status
+from service.core.lifecycle import Mark, Status
 from service.core.security import Principal, Role, csrf_token, same_digest
 from service.core.throttle import AuthThrottle
 from service.schemas import IsoDatetime
@@ -274,6 +274,10 @@ async def case_filter(
     since: Annotated[IsoDatetime | None, Query(description="alerted_at ≥ since (ISO 8601 with offset).")] = None,
     until: Annotated[IsoDatetime | None, Query(description="alerted_at < until.")] = None,
     overdue: Annotated[bool | None, Query(description="Only (not) overdue open cases.")] = None,
+    mark: Annotated[
+        list[Mark] | None,
+        Query(description="Repeatable: remind first (§3.7) marks, reminder_ignored and repeat."),
+    ] = None,
 ) -> crud.CaseFilter:
     return crud.CaseFilter(
         status=tuple(status or ()),
@@ -284,6 +288,7 @@ async def case_filter(
         since=since,
         until=until,
         overdue=overdue,
+        mark=tuple(mark or ()),
     )
 
 

@@ -27,6 +27,9 @@ class IngestCounters:
             return dict(self._counts)
 
 
+REMINDER_OUTCOMES = ("sent", "self_rectified", "reminder_ignored", "repeat")
+
+
 def _escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
 
@@ -101,6 +104,13 @@ def render(store: StoreMetrics, ingest: dict[str, int], statuses: Iterable[str])
             ({"camera": camera, "category": category, "verdict": verdict}, count)
             for (camera, category, verdict), count in sorted(store.verdicts.items())
         ],
+    )
+    lines += _family(
+        "streetwatch_reminders_total",
+        "counter",
+        "Remind first: reminders sent to responsibility units, and the outcomes (self_rectified: cleared in "
+        "time; reminder_ignored: reported at the deadline; repeat: not sent, the place had one recently).",
+        [({"outcome": outcome}, store.reminders.get(outcome, 0)) for outcome in REMINDER_OUTCOMES],
     )
     lines += _family(
         "streetwatch_precision",

@@ -30,10 +30,15 @@ from service.crud.cases import (
     is_overdue,
     last_change_seq,
     list_cases,
+    reminder_tally,
+    unit_record,
+    write_message,
 )
 from service.crud.common import canonical_json
 from service.crud.evidence import EVIDENCE_TYPES, EvidenceFile, add_case_photo, evidence_file, store_blob
-from service.crud.ingest import EARTH_RADIUS_M, IngestOutcome, distance_m, ingest_alert
+from service.crud.ingest import IngestOutcome, ingest_alert
+from service.crud.places import EARTH_RADIUS_M, distance_m
+from service.crud.reminders import escalate_due_reminders, reminders_due
 from service.crud.stats import (
     VERDICTS,
     PrecisionFilter,
@@ -79,6 +84,7 @@ __all__ = [
     "changes_after",
     "create_token",
     "distance_m",
+    "escalate_due_reminders",
     "evidence_file",
     "get_camera_config",
     "get_camera_snapshot",
@@ -98,6 +104,8 @@ __all__ = [
     "principal_for_token",
     "put_camera_config",
     "record_camera_status",
+    "reminder_tally",
+    "reminders_due",
     "retry_delivery",
     "revoke_token",
     "revoke_tokens_named",
@@ -106,6 +114,8 @@ __all__ = [
     "store_blob",
     "store_camera_snapshot",
     "store_metrics",
+    "unit_record",
     "verdict_counts",
     "webhook_public",
+    "write_message",
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -18,11 +18,13 @@ from service.core.lifecycle import (
     NOTE_OR_REASON_REQUIRED,
     NOTE_REQUIRED,
     OPEN_STATUSES,
+    Mark,
     Status,
     next_status,
 )
 from service.core.security import Principal
 from service.crud.common import _new_id, canonical_json
+from service.crud.webhooks import endpoint_events
 from service.models import Case, CaseChange, OutboxMessage, WebhookDelivery, WebhookEndpoint
 from service.schemas import (
     ActionRequest,
@@ -31,9 +33,12 @@ from service.schemas import (
     CasePublic,
     EvidenceLink,
     SourceOut,
+    UnitCaseRef,
+    UnitRecord,
     VideoOffsetsOut,
+    WebhookEvent,
 )
-from zones.alert import GeoPoint, GridRef
+from zones.alert import GeoPoint, GridRef, ResponsibleUnit
 
 CLEAN_SNAPSHOT = "snapshot_clean"
 """Evidence kind of the untouched frame: review labels are in its pixels."""
@@ -97,6 +102,15 @@ def case_public(case: Case, *, now: datetime) -> CasePublic:
         created_at=case.created_at,
         updated_at=case.updated_at,
         repeat_of=case.repeat_of,
+        responsible=(
+            ResponsibleUnit(unit=case.responsible_unit, name=case.responsible_name or case.responsible_unit)
+            if case.responsible_unit
+            else None
+        ),
+        remind_first_s=case.remind_first_s,
+        reminded_at=case.reminded_at,
+        remind_deadline=case.remind_deadline,
+        mark=case.mark,  # type: ignore[arg-type]
     )
 
 
@@ -104,9 +118,56 @@ def change_public(change: CaseChange) -> CaseChangePublic:
     return CaseChangePublic.model_validate(change)
 
 
-def case_detail(session: Session, *, case: Case, now: datetime) -> CaseDetail:
+def case_detail(session: Session, *, case: Case, now: datetime, unit_days: float | None = None) -> CaseDetail:
+    """The case with its history; with ``unit_days``, also its responsibility unit's record over those days."""
     history = session.scalars(select(CaseChange).where(CaseChange.case_id == case.id).order_by(CaseChange.seq)).all()
-    return CaseDetail(**case_public(case, now=now).model_dump(), history=[change_public(change) for change in history])
+    record = None
+    if unit_days is not None and case.responsible_unit:
+        record = unit_record(session, unit=case.responsible_unit, now=now, days=unit_days)
+    return CaseDetail(
+        **case_public(case, now=now).model_dump(),
+        history=[change_public(change) for change in history],
+        unit_record=record,
+    )
+
+
+UNIT_CASES_SHOWN = 50
+
+
+def reminder_tally(session: Session, *conditions: Any) -> dict[str, int]:
+    """Remind-first outcomes of the cases meeting ``conditions``: reminders sent, self-rectified, ignored,
+    and not sent because the place had one (repeat)."""
+    sent, rectified, ignored, repeat = session.execute(
+        select(
+            func.count(Case.reminded_at),
+            func.count().filter(Case.status == "self_rectified"),
+            func.count().filter(Case.mark == "reminder_ignored"),
+            func.count().filter(Case.mark == "repeat"),
+        ).where(*conditions)
+    ).one()
+    return {"sent": sent, "self_rectified": rectified, "reminder_ignored": ignored, "repeat": repeat}
+
+
+def unit_record(session: Session, *, unit: str, now: datetime, days: float) -> UnitRecord:
+    """A responsibility unit's cases alerted in the last ``days``: how it answered its reminders."""
+    where = (Case.responsible_unit == unit, Case.alerted_at >= now - timedelta(days=days))
+    tally = reminder_tally(session, *where)
+    rows = session.scalars(
+        select(Case).where(*where).order_by(Case.alerted_at.desc(), Case.id).limit(UNIT_CASES_SHOWN)
+    ).all()
+    return UnitRecord(
+        unit=unit,
+        name=next((row.responsible_name for row in rows if row.responsible_name), unit),
+        days=days,
+        reminded=tally["sent"],
+        self_rectified=tally["self_rectified"],
+        reminder_ignored=tally["reminder_ignored"],
+        repeat=tally["repeat"],
+        cases=[
+            UnitCaseRef(id=row.id, status=row.status, category=row.category, alerted_at=row.alerted_at, mark=row.mark)  # type: ignore[arg-type]
+            for row in rows
+        ],
+    )
 
 
 def _visible(actor: Principal) -> list[Any]:
@@ -139,6 +200,7 @@ class CaseFilter:
     since: datetime | None = None
     until: datetime | None = None
     overdue: bool | None = None
+    mark: Sequence[Mark] = ()
 
 
 def _filtered(query: Select[Any], *, filters: CaseFilter, actor: Principal, now: datetime) -> Select[Any]:
@@ -157,6 +219,8 @@ def _filtered(query: Select[Any], *, filters: CaseFilter, actor: Principal, now:
         conditions.append(Case.alerted_at >= filters.since)
     if filters.until:
         conditions.append(Case.alerted_at < filters.until)
+    if filters.mark:
+        conditions.append(Case.mark.in_(list(filters.mark)))
     if filters.overdue is not None:
         late = and_(Case.status.in_(list(OPEN_STATUSES)), Case.due_at < now)
         conditions.append(late if filters.overdue else ~late)
@@ -179,12 +243,20 @@ def list_cases(
 # ---- cases: changes -------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class SystemActor:
+    """The service itself as the author of a change (the reminder job), in the audit trail."""
+
+    name: str
+    role: str = "system"
+
+
 def _log(
     session: Session,
     case: Case,
     *,
     kind: str,
-    actor: Principal,
+    actor: Principal | SystemActor,
     now: datetime,
     action: str | None = None,
     from_status: str | None = None,
@@ -211,26 +283,19 @@ def _log(
     return change
 
 
-def _enqueue(session: Session, case: Case, change: CaseChange, *, type_: str, now: datetime) -> bool:
-    """Outbox: the message and one delivery per live endpoint of the case's team, in this transaction."""
-    if case.team is None:
-        return False
+def write_message(session: Session, *, case_id: str, team: str, type_: WebhookEvent, body: str, now: datetime) -> bool:
+    """Outbox: the message and one delivery per live endpoint of ``team`` that subscribes to ``type_``, in
+    this transaction; True when some endpoint will get it."""
     message_id = f"msg_{uuid.uuid4().hex}"
-    body = canonical_json(
-        {
-            "type": type_,
-            "timestamp": now.isoformat(),
-            "data": {
-                "case": case_public(case, now=now).model_dump(mode="json"),
-                "change": change_public(change).model_dump(mode="json"),
-            },
-        }
-    )
-    session.add(OutboxMessage(id=message_id, type=type_, team=case.team, case_id=case.id, payload=body, created_at=now))
+    session.add(OutboxMessage(id=message_id, type=type_, team=team, case_id=case_id, payload=body, created_at=now))
     session.flush()  # PostgreSQL checks the deliveries' foreign key per statement
-    endpoints = session.scalars(
-        select(WebhookEndpoint).where(WebhookEndpoint.team == case.team, WebhookEndpoint.disabled_at.is_(None))
-    ).all()
+    endpoints = [
+        endpoint
+        for endpoint in session.scalars(
+            select(WebhookEndpoint).where(WebhookEndpoint.team == team, WebhookEndpoint.disabled_at.is_(None))
+        )
+        if type_ in endpoint_events(endpoint)
+    ]
     for endpoint in endpoints:
         session.add(
             WebhookDelivery(
@@ -246,6 +311,23 @@ def _enqueue(session: Session, case: Case, change: CaseChange, *, type_: str, no
             )
         )
     return bool(endpoints)
+
+
+def _enqueue(session: Session, case: Case, change: CaseChange, *, type_: WebhookEvent, now: datetime) -> bool:
+    """A change of a dispatched case for its team: case.dispatched or case.updated."""
+    if case.team is None:
+        return False
+    body = canonical_json(
+        {
+            "type": type_,
+            "timestamp": now.isoformat(),
+            "data": {
+                "case": case_public(case, now=now).model_dump(mode="json"),
+                "change": change_public(change).model_dump(mode="json"),
+            },
+        }
+    )
+    return write_message(session, case_id=case.id, team=case.team, type_=type_, body=body, now=now)
 
 
 def _touch(case: Case, now: datetime) -> None:

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -18,11 +16,10 @@ from service.core.errors import Conflict, Invalid
 from service.core.security import Principal, same_digest
 from service.crud.cases import _enqueue, _log, _merge_evidence, _touch
 from service.crud.common import canonical_json
+from service.crud.places import nearest_earlier
+from service.crud.reminders import begin_reminder, enqueue_reminder, settle_on_close
 from service.models import AlertRecordRow, Case
 from zones.alert import AlertRecord
-
-EARTH_RADIUS_M = 6_371_008.8
-
 
 # ---- ingest -------------------------------------------------------------------------------------
 
@@ -39,39 +36,20 @@ def _evidence_items(record: AlertRecord, stage: str) -> list[dict[str, Any]]:
     return [{"kind": e.kind, "path": e.path, "sha256": e.sha256, "stage": stage} for e in record.evidence]
 
 
-def distance_m(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
-    phi1, phi2 = math.radians(lat1), math.radians(lat2)
-    dphi = phi2 - phi1
-    dlmb = math.radians(lon2 - lon1)
-    h = math.sin(dphi / 2) ** 2 + math.cos(phi1) * math.cos(phi2) * math.sin(dlmb / 2) ** 2
-    return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(h)))
-
-
 def _find_repeat(session: Session, case: Case, settings: Settings) -> str | None:
     """The latest earlier case of the same category within the repeat radius and window."""
-    radius = settings.repeat_radius_m
-    if radius <= 0:
-        return None
-    dlat = math.degrees(radius / EARTH_RADIUS_M)
-    dlon = dlat / max(math.cos(math.radians(case.lat)), 1e-6)
-    candidates = session.scalars(
-        select(Case)
-        .where(
-            Case.category == case.category,
-            Case.id != case.id,
+    earlier = nearest_earlier(
+        session,
+        case,
+        radius_m=settings.repeat_radius_m,
+        conditions=[
             Case.status != "rejected",  # a false report is no offence to repeat
             Case.alerted_at <= case.alerted_at,
             Case.alerted_at >= case.alerted_at - timedelta(seconds=settings.repeat_window_s),
-            Case.lat.between(case.lat - dlat, case.lat + dlat),
-            Case.lon.between(case.lon - dlon, case.lon + dlon),
-        )
-        .order_by(Case.alerted_at.desc(), Case.id)
-        .limit(50)
-    ).all()
-    for candidate in candidates:
-        if distance_m(case.lon, case.lat, candidate.lon, candidate.lat) <= radius:
-            return candidate.id
-    return None
+        ],
+        newest_first=Case.alerted_at.desc(),
+    )
+    return None if earlier is None else earlier.id
 
 
 def _new_case(record: AlertRecord, *, now: datetime, settings: Settings) -> Case:
@@ -102,6 +80,9 @@ def _new_case(record: AlertRecord, *, now: datetime, settings: Settings) -> Case
         created_at=now,
         updated_at=now,
         version=1,
+        responsible_unit=record.responsible.unit if record.responsible else None,
+        responsible_name=record.responsible.name if record.responsible else None,
+        remind_first_s=record.remind_first_s,
     )
 
 
@@ -113,10 +94,16 @@ def _apply_record(
     if case is None:
         case = _new_case(record, now=now, settings=settings)
         case.repeat_of = _find_repeat(session, case, settings)
+        reminding = begin_reminder(session, case, record, now=now, settings=settings)
         session.add(case)
         session.flush()
         change = _log(
-            session, case, kind="created", actor=actor, now=now, note=f"{record.event} from {record.camera_id}"
+            session,
+            case,
+            kind="created",
+            actor=actor,
+            now=now,
+            note=f"{record.event} from {record.camera_id}{reminding}",
         )
     if record.event == "violation.opened":
         _merge_evidence(case, _evidence_items(record, "opened"))
@@ -129,8 +116,21 @@ def _apply_record(
         case.cleared_at = now
         if record.video_offset_s is not None:
             case.video_offset_s = record.video_offset_s.model_dump(mode="json")
+        before = case.status
+        settled = settle_on_close(case, ended_at=record.ended_at or now, now=now)
         _touch(case, now)
-        change = _log(session, case, kind="cleared", actor=actor, now=now, note="violation.closed: object gone")
+        change = _log(
+            session,
+            case,
+            kind="cleared",
+            actor=actor,
+            now=now,
+            from_status=before if case.status != before else None,
+            note=f"violation.closed: object gone{settled}",
+        )
+    if created and case.status == "reminded":
+        # After the evidence is merged: the reminder links the snapshot.
+        return enqueue_reminder(session, case, zone=record.alerted_at.tzinfo, now=now, settings=settings)
     if case.dispatched_at is not None and not created:
         return _enqueue(session, case, change, type_="case.updated", now=now)
     return False

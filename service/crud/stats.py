@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
@@ -11,6 +11,7 @@ from sqlalchemy import Subquery, func, select
 from sqlalchemy.orm import Session
 
 from service.core.lifecycle import OPEN_STATUSES
+from service.crud.cases import reminder_tally
 from service.models import AlertRecordRow, Camera, Case, CaseChange, WebhookDelivery, WebhookEndpoint
 from service.schemas import PrecisionRow
 
@@ -123,6 +124,8 @@ class StoreMetrics:
     endpoints_disabled: int
     cameras: dict[str, int]
     verdicts: dict[tuple[str, str, str], int]  # (camera, category, "filed" | "rejected") → cases
+    # Remind first (§3.7): sent, self_rectified, reminder_ignored, repeat → cases.
+    reminders: dict[str, int] = field(default_factory=dict)
 
 
 def store_metrics(session: Session, *, now: datetime) -> StoreMetrics:
@@ -148,6 +151,7 @@ def store_metrics(session: Session, *, now: datetime) -> StoreMetrics:
         endpoints_disabled=int(disabled or 0),
         cameras={str(k): int(v) for k, v in cameras.items()},
         verdicts=verdict_counts(session),
+        reminders=reminder_tally(session),
     )
 
 

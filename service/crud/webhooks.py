@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Literal
 
@@ -13,20 +14,38 @@ from service.core.security import new_webhook_secret
 from service.core.ssrf import check_webhook_url
 from service.crud.common import _new_id
 from service.models import OutboxMessage, WebhookDelivery, WebhookEndpoint
-from service.schemas import MAX_URL_LENGTH, DeliveryPublic, WebhookPublic
+from service.schemas import DEFAULT_WEBHOOK_EVENTS, MAX_URL_LENGTH, DeliveryPublic, WebhookEvent, WebhookPublic
 
 # ---- webhooks -------------------------------------------------------------------------------------
 
 
+def endpoint_events(endpoint: WebhookEndpoint) -> list[WebhookEvent]:
+    """The message types an endpoint gets (None stored: the defaults of endpoints from before §3.7)."""
+    return list(endpoint.events) if endpoint.events is not None else list(DEFAULT_WEBHOOK_EVENTS)
+
+
 def add_webhook(
-    session: Session, *, team: str, url: str, now: datetime, allow_private: bool
+    session: Session,
+    *,
+    team: str,
+    url: str,
+    now: datetime,
+    allow_private: bool,
+    events: Sequence[WebhookEvent] | None = None,
 ) -> tuple[WebhookEndpoint, str]:
     if len(url) > MAX_URL_LENGTH:
         # Normalising (IDNA, percent-encoding) can lengthen a URL past the column that stores it.
         raise Invalid(f"webhook URL is longer than {MAX_URL_LENGTH} characters once normalised")
     check_webhook_url(url, allow_private=allow_private)
     secret = new_webhook_secret()
-    row = WebhookEndpoint(id=_new_id(), team=team, url=url, secret=secret, created_at=now)
+    row = WebhookEndpoint(
+        id=_new_id(),
+        team=team,
+        url=url,
+        secret=secret,
+        created_at=now,
+        events=None if events is None else list(dict.fromkeys(events)),
+    )
     session.add(row)
     session.flush()
     return row, secret
@@ -50,6 +69,7 @@ def webhook_public(endpoint: WebhookEndpoint, counts: dict[tuple[str, str], int]
         disabled_at=endpoint.disabled_at,
         disabled_reason=endpoint.disabled_reason,
         paused_until=endpoint.paused_until,
+        events=endpoint_events(endpoint),
         pending=counts.get((endpoint.id, "pending"), 0),
         failed=counts.get((endpoint.id, "failed"), 0),
         delivered=counts.get((endpoint.id, "delivered"), 0),

@@ -54,9 +54,14 @@ def list_cases(
     responses={**ERROR_RESPONSES, **_NOT_FOUND},
     summary="One case with its audit trail",
 )
-def get_case(case_id: CaseId, principal: ReaderPrincipal, session: SessionDep, now: NowDep) -> CaseDetail:
+def get_case(
+    case_id: CaseId, principal: ReaderPrincipal, session: SessionDep, settings: SettingsDep, now: NowDep
+) -> CaseDetail:
+    """With ``unit_record`` for cases with a responsibility unit (not for officers: it lists the unit's other
+    cases, which may be other teams')."""
     case = crud.get_case(session, case_id=case_id, actor=principal)
-    return crud.case_detail(session, case=case, now=now)
+    days = settings.remind_repeat_days if principal.role != "officer" else None
+    return crud.case_detail(session, case=case, now=now, unit_days=days)
 
 
 @router.post(

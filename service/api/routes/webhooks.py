@@ -41,7 +41,12 @@ def add_webhook(
 ) -> WebhookCreated:
     with db.writing() as session:
         endpoint, secret = crud.add_webhook(
-            session, team=body.team, url=str(body.url), now=now, allow_private=settings.webhook_allow_private
+            session,
+            team=body.team,
+            url=str(body.url),
+            events=body.events,
+            now=now,
+            allow_private=settings.webhook_allow_private,
         )
         public = crud.webhook_public(endpoint, {})
     return WebhookCreated(**public.model_dump(), secret=secret)

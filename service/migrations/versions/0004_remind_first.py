@@ -43,5 +43,7 @@ def downgrade() -> None:
         batch.drop_index("ix_cases_remind_deadline")
         batch.drop_index("ix_cases_reminded_at")
         batch.drop_index("ix_cases_responsible_unit")
-        for column in ("mark", "remind_deadline", "reminded_at", "remind_first_s", "responsible_name", "responsible_unit"):
+        for column in ("mark", "remind_deadline", "reminded_at", "remind_first_s"):
             batch.drop_column(column)
+        batch.drop_column("responsible_name")
+        batch.drop_column("responsible_unit")
