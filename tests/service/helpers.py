@@ -188,7 +188,15 @@ def ingest(client: httpx.Client, record: dict[str, Any]) -> httpx.Response:
 
 def new_case(live: LiveServer, status: str = "reported", **overrides: Any) -> str:
     """Create a case via ingest and drive it to ``status`` through the API (admin)."""
+    if status in ("reminded", "self_rectified"):
+        # A live record from a remind-first zone (DESIGN §3.7), at a place of its own (a place reminded
+        # before gets no second reminder); closed in time, the unit cleared it.
+        spot = uuid.uuid4().int
+        where = {"type": "Point", "coordinates": [100 + spot % 10**5 / 10**4, 20 + spot // 10**5 % 10**5 / 10**4]}
+        overrides = {"video_offset_s": None, "remind_first_s": 600, "location": where, **overrides}
     path = {
+        "reminded": [],
+        "self_rectified": [],
         "reported": [],
         "filed": ["file"],
         "rejected": ["reject"],
@@ -199,6 +207,8 @@ def new_case(live: LiveServer, status: str = "reported", **overrides: Any) -> st
     record = alert(**overrides)
     with live.client("camera") as camera:
         assert ingest(camera, record).status_code == 201
+        if status == "self_rectified":
+            assert ingest(camera, closed(record, video_offset_s=None)).status_code == 201
     with live.client("admin") as admin:
         for action in path:
             response = admin.post(f"/api/v1/cases/{record['id']}/actions", json={"action": action, "note": "ok"})

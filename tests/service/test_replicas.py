@@ -199,6 +199,7 @@ class Receiver:
     secret: str = ""
     senders: dict[int, str] = field(default_factory=dict)  # pid -> replica name
     on_arrival: Callable[[Delivery], None] | None = None
+    answer: Callable[[Delivery], int] | None = None  # status code for a verified request (default 200)
     requests: list[Delivery] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -222,7 +223,10 @@ class Receiver:
                 if receiver.delay_s:
                     time.sleep(receiver.delay_s)
                 try:
-                    self.send_response(200 if payload is not None else 400)
+                    if payload is None:
+                        self.send_response(400)
+                    else:
+                        self.send_response(receiver.answer(seen) if receiver.answer is not None else 200)
                     self.send_header("content-length", "0")
                     self.end_headers()
                 except OSError:
