@@ -227,6 +227,19 @@ INVALID: list[tuple[str, Any, list[str | int], str, bool]] = [
     ("grid cells file", lambda c: config(c, grid_cells="cells.geojson"), ["grid_cells"], "cannot refer to a file",
      False),
     ("not an object", lambda c: [config(c)], [], "JSON object", False),
+    ("remind first 0 s", lambda c: config(c, zones=zone(1, remind_first_s=0)), ["zones", 1, "remind_first_s"],
+     "greater than or equal to 1", True),
+    ("remind first negative", lambda c: config(c, zones=zone(1, remind_first_s=-5)), ["zones", 1, "remind_first_s"],
+     "greater than or equal to 1", True),
+    ("remind first over a day", lambda c: config(c, zones=zone(1, remind_first_s=86401)),
+     ["zones", 1, "remind_first_s"], "less than or equal to 86400", True),
+    ("responsible unit empty", lambda c: config(c, zones=zone(1, responsible={"unit": "", "name": "张记"})),
+     ["zones", 1, "responsible", "unit"], "at least 1 character", True),
+    ("responsible unit 65 chars", lambda c: config(c, zones=zone(1, responsible={"unit": "u" * 65, "name": "张记"})),
+     ["zones", 1, "responsible", "unit"], "at most 64 characters", True),
+    ("responsible unit a phone number", lambda c: config(c, zones=zone(1, responsible={"unit": "13912345678",
+                                                                                        "name": "张记"})),
+     ["zones", 1, "responsible", "unit"], "looks like a phone number", True),
 ]  # fmt: skip
 
 
