@@ -16,6 +16,8 @@ const SW = (() => {
     }
   })();
   const STATUS = {
+    reminded: "已提醒 reminded",
+    self_rectified: "已自行整改 self-rectified",
     reported: "待审核 reported",
     filed: "已立案 filed",
     rejected: "误报 rejected",
@@ -122,6 +124,37 @@ const SW = (() => {
     return el("span", { class: "badge s-" + item.status, text: STATUS[item.status] || item.status });
   }
 
+  const MARK = {
+    reminder_ignored: "提醒未整改 reminder ignored",
+    repeat: "重复 repeat",
+  };
+
+  function markBadge(item) {
+    return item.mark ? el("span", { class: "badge m-" + item.mark, text: MARK[item.mark] || item.mark }) : null;
+  }
+
+  /* "mm:ss left" until an ISO time, or null once it passed. */
+  function countdown(iso) {
+    const left = Math.round((Date.parse(iso) - Date.now()) / 1000);
+    if (left <= 0) return null;
+    const h = Math.floor(left / 3600), m = Math.floor((left % 3600) / 60), s = left % 60;
+    return (h ? h + ":" + String(m).padStart(2, "0") : String(m)) + ":" + String(s).padStart(2, "0");
+  }
+
+  /* A ticking countdown to a reminder's deadline (ticks with every other countdown on the page). */
+  function deadlineBadge(item) {
+    if (item.status !== "reminded" || !item.remind_deadline) return null;
+    return el("span", { class: "badge countdown", "data-deadline": item.remind_deadline, title: "整改期限 deadline " + time(item.remind_deadline) });
+  }
+
+  function tickCountdowns() {
+    for (const node of document.querySelectorAll("[data-deadline]")) {
+      const left = countdown(node.dataset.deadline);
+      node.textContent = left ? "⏱ " + left + " 剩余 left" : "期限已到 deadline passed";
+    }
+  }
+  setInterval(tickCountdowns, 1000);
+
   function overdueBadge(item) {
     return item.overdue ? el("span", { class: "badge overdue", text: "超时 overdue" }) : null;
   }
@@ -146,6 +179,6 @@ const SW = (() => {
 
   return {
     el, svg, api, time, CATEGORY, STATUS, OBJECT_CLASS, REJECT_REASON,
-    evidenceFigure, statusBadge, overdueBadge, live, debounce,
+    evidenceFigure, statusBadge, overdueBadge, live, debounce, MARK, markBadge, deadlineBadge, tickCountdowns,
   };
 })();

@@ -3,7 +3,7 @@
 
 (() => {
   const { el, svg, api, time, CATEGORY, STATUS, OBJECT_CLASS, REJECT_REASON } = SW;
-  const OPEN = ["reported", "filed", "dispatched", "handled"];
+  const OPEN = ["reminded", "reported", "filed", "dispatched", "handled"];
   const PRECISION_WEEKS = 8;
   const form = document.getElementById("filters");
   const tbody = document.querySelector("#cases tbody");
@@ -24,6 +24,7 @@
     if (data.get("category")) params.append("category", data.get("category"));
     if (data.get("camera")) params.append("camera", data.get("camera").trim());
     if (data.get("overdue")) params.append("overdue", "true");
+    if (data.get("mark")) params.append("mark", data.get("mark"));
     return params;
   }
 
@@ -36,6 +37,7 @@
     ]);
     document.getElementById("summary").textContent = list.total + " case(s)";
     tbody.replaceChildren(...list.items.map(row));
+    SW.tickCountdowns();
     renderMap(geo);
     loadPrecision().catch(console.error);
   }
@@ -70,8 +72,8 @@
       el("td", { text: time(item.alerted_at) }),
       el("td", { text: CATEGORY[item.category] || item.category }),
       el("td", {}, item.zone, el("br"), el("span", { class: "muted small", text: item.camera_id })),
-      el("td", {}, SW.statusBadge(item)),
-      el("td", {}, time(item.due_at), " ", SW.overdueBadge(item)));
+      el("td", {}, SW.statusBadge(item), " ", SW.markBadge(item)),
+      el("td", {}, ...(item.status === "reminded" ? [SW.deadlineBadge(item)] : [time(item.due_at), " ", SW.overdueBadge(item)])));
     return tr;
   }
 
@@ -289,7 +291,8 @@
         h.label ? " · " + (OBJECT_CLASS[h.label.object_class] || h.label.object_class) + " [" + h.label.bbox.map((v) => Math.round(v)).join(", ") + "]" : "",
         h.note ? el("div", { class: "note", text: h.note }) : null)));
     detail.replaceChildren(
-      el("h2", {}, CATEGORY[item.category] || item.category, " ", SW.statusBadge(item), " ", SW.overdueBadge(item)),
+      el("h2", {}, CATEGORY[item.category] || item.category, " ", SW.statusBadge(item), " ", SW.markBadge(item), " ",
+        SW.overdueBadge(item), " ", SW.deadlineBadge(item)),
       evidence.node,
       el("dl", {},
         el("dt", { text: "camera / zone" }), el("dd", { text: item.camera_id + " / " + item.zone }),
@@ -300,15 +303,36 @@
         el("dt", { text: "confidence" }), el("dd", { text: item.confidence.toFixed(2) + " · " + item.model }),
         item.cleared_at ? el("dt", { text: "cleared" }) : null, item.cleared_at ? el("dd", { text: time(item.cleared_at) }) : null,
         item.repeat_of ? el("dt", { text: "repeat of" }) : null,
-        item.repeat_of ? el("dd", {}, el("a", { href: "#", onclick: (e) => { e.preventDefault(); select(item.repeat_of); }, text: item.repeat_of.slice(0, 8) })) : null),
+        item.repeat_of ? el("dd", {}, el("a", { href: "#", onclick: (e) => { e.preventDefault(); select(item.repeat_of); }, text: item.repeat_of.slice(0, 8) })) : null,
+        item.reminded_at ? el("dt", { text: "reminded 提醒" }) : null,
+        item.reminded_at ? el("dd", { text: time(item.reminded_at) + " → " + time(item.remind_deadline) + " (" + item.remind_first_s + " s)" }) : null),
+      unitRecord(item),
       actionForm(item, evidence.editor, draft),
       el("h3", { text: "History 流转记录" }), history,
       el("p", { class: "small" }, el("a", { href: "/api/v1/cases/" + item.id + "/cap", target: "_blank", text: "CAP 1.2" })));
+    SW.tickCountdowns();
     detail.dataset.caseId = item.id;
     detail.dataset.status = item.status;
     detail.dataset.seq = String(item.history.length ? item.history[item.history.length - 1].seq : 0);
     const note = detail.querySelector("textarea[name=note]");
     if (note && typed) note.value = typed;
+  }
+
+  /* The responsibility unit (门前三包) and how it answered its reminders over the last days. */
+  function unitRecord(item) {
+    if (!item.responsible) return null;
+    const record = item.unit_record;
+    const head = el("h3", {}, "责任单位 Unit: ", el("b", { class: "unit-name", text: item.responsible.name }),
+      el("span", { class: "muted small", text: " " + item.responsible.unit }));
+    if (!record) return el("section", { class: "unit" }, head);
+    const cases = record.cases.filter((c) => c.id !== item.id).map((c) =>
+      el("li", {}, el("a", { href: "#", onclick: (e) => { e.preventDefault(); select(c.id); }, text: time(c.alerted_at) }),
+        " ", CATEGORY[c.category] || c.category, " ", SW.statusBadge(c), " ", SW.markBadge(c)));
+    return el("section", { class: "unit", "aria-label": "unit record 责任单位记录" }, head,
+      el("p", { class: "small unit-tally" }, "近 " + Math.round(record.days) + " 天 last " + Math.round(record.days) + " days: " +
+        "提醒 reminded " + record.reminded + " · 自行整改 self-rectified " + record.self_rectified +
+        " · 未整改 ignored " + record.reminder_ignored + " · 重复 repeat " + record.repeat),
+      cases.length ? el("ul", { class: "small unit-cases" }, ...cases) : el("p", { class: "small muted", text: "No other cases. 无其他案件。" }));
   }
 
   async function loadCameras() {

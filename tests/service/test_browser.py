@@ -385,3 +385,71 @@ def test_dashboard_filters_by_each_category(
     assert label in card.text
     logs = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
     assert logs == [], logs
+
+
+def test_dashboard_shows_reminded_cases_with_countdown_unit_and_filters(driver: Any, live: LiveServer) -> None:
+    """Remind first (DESIGN §3.7) on the command centre: a reminded case counts down to its deadline, the
+    case names its responsibility unit with the unit's last days, and the filters pick reminded,
+    self-rectified and marked cases."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as EC
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    wait = WebDriverWait(driver, 20)
+    image = png(320, 180, (100, 60, 160, 120))
+    digest = hashlib.sha256(image).hexdigest()
+    shop = {"unit": "shop-0127", "name": "张记水果店"}
+
+    def remind(place: int, **fields: Any) -> dict[str, Any]:
+        where = {"type": "Point", "coordinates": [118.79702 + 0.001 * place, 32.06013]}
+        evidence = [{"kind": "snapshot", "path": "evidence/x/snapshot.png", "sha256": digest}]
+        return alert(video_offset_s=None, location=where, evidence=evidence, remind_first_s=600, **fields)
+
+    rectified = remind(1, responsible={"unit": "shop-9", "name": "李记"})
+    reminded = remind(2, responsible=shop)
+    repeat = remind(3, responsible=shop)
+    with live.client("camera") as camera:
+        assert (
+            camera.put(f"/api/v1/evidence/{digest}", content=image, headers={"content-type": "image/png"}).status_code
+            == 200
+        )
+        for record in (rectified, reminded, repeat):
+            assert ingest(camera, record).status_code == 201
+        gone = {**rectified, "event": "violation.closed", "ended_at": rectified["alerted_at"]}
+        assert ingest(camera, gone).status_code == 201
+
+    driver.get(live.url + "/login")
+    driver.find_element(By.ID, "token").send_keys(live.tokens["operator"])
+    driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    wait.until(EC.url_to_be(live.url + "/"))
+
+    def listed() -> list[str]:
+        return [r.get_attribute("data-id") for r in driver.find_elements(By.CSS_SELECTOR, "#cases tbody tr[data-id]")]
+
+    wait.until(lambda d: sorted(listed()) == sorted([reminded["id"], repeat["id"]]))  # open cases
+    row = driver.find_element(By.CSS_SELECTOR, f"#cases tr[data-id='{reminded['id']}']")
+    assert "已提醒 reminded" in row.text
+    countdown = row.find_element(By.CSS_SELECTOR, "[data-deadline]")
+    wait.until(lambda d: "剩余 left" in countdown.text)
+    first = countdown.text
+    assert first.startswith("⏱ 9:5") or first.startswith("⏱ 10:00"), first
+    wait.until(lambda d: countdown.text != first)  # it ticks
+    assert "重复 repeat" in driver.find_element(By.CSS_SELECTOR, f"#cases tr[data-id='{repeat['id']}']").text
+
+    row.click()
+    unit = wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "#detail section.unit")))
+    assert "张记水果店" in unit.text and "shop-0127" in unit.text
+    assert "提醒 reminded 1" in unit.find_element(By.CSS_SELECTOR, ".unit-tally").text
+    assert "重复 repeat 1" in unit.find_element(By.CSS_SELECTOR, ".unit-tally").text
+    assert len(unit.find_elements(By.CSS_SELECTOR, ".unit-cases li")) == 1  # the repeat case, not itself
+    assert driver.find_element(By.CSS_SELECTOR, "#detail h2 [data-deadline]").text.startswith("⏱")
+
+    status = Select(driver.find_element(By.CSS_SELECTOR, "#filters select[name=status]"))
+    for value, expected in (("reminded", [reminded]), ("self_rectified", [rectified])):
+        status.select_by_value(value)
+        wait.until(lambda d, ids=[r["id"] for r in expected]: listed() == ids)
+    status.select_by_value("*")
+    Select(driver.find_element(By.CSS_SELECTOR, "#filters select[name=mark]")).select_by_value("repeat")
+    wait.until(lambda d: listed() == [repeat["id"]])
+    logs = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+    assert logs == [], logs
