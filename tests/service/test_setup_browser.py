@@ -977,3 +977,45 @@ def test_gcj02_basemap_shifts_positions_only_when_drawn(
     finally:
         live.stop()
         live.db.dispose()
+
+
+def test_setup_page_edits_the_zones_responsible_unit_and_remind_time(browser: Any, live: LiveServer) -> None:
+    """Remind first (DESIGN §3.2): per zone, the unit (id and name) and remind_first_s; a bad value is named
+    at its field, a good one is saved into the camera's config and read back."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as EC
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    wait = WebDriverWait(browser, 30)
+    with live.client("operator") as operator:
+        assert operator.put(f"/api/v1/cameras/{CAMERA}/config", json=stored_config()).status_code in (200, 201)
+    login(browser, live, "operator")
+    wait.until(EC.url_to_be(live.url + "/"))
+    browser.get(live.url + f"/setup/cameras/{CAMERA}")
+    wait.until(lambda d: d.execute_script("return document.body.dataset.ready === '1'"))
+    zone = "#zones .item[data-index='0'] "
+    fields = {name: browser.find_element(By.CSS_SELECTOR, zone + f"input[name={name}]")
+              for name in ("responsible-unit", "responsible-name", "remind_first_s")}  # fmt: skip
+    fields["responsible-unit"].send_keys("shop-0127")
+    fields["responsible-name"].send_keys("张记水果店")
+    fields["remind_first_s"].send_keys("90000")
+    press(browser, browser.find_element(By.ID, "save"))
+    error = wait.until(
+        EC.presence_of_element_located((By.CSS_SELECTOR, "[data-error-for='zones.0.remind_first_s'] span"))
+    )
+    assert "86400" in error.text
+    assert fields["remind_first_s"].get_attribute("aria-invalid") == "true"
+    fields["remind_first_s"].clear()
+    fields["remind_first_s"].send_keys("600")
+    press(browser, browser.find_element(By.ID, "save"))
+    wait.until(EC.text_to_be_present_in_element((By.ID, "save-status"), "版本 version 2"))
+    with live.client("operator") as operator:
+        stored = operator.get(f"/api/v1/cameras/{CAMERA}/config").json()["config"]["zones"][0]
+    assert (stored["responsible"], stored["remind_first_s"]) == ({"unit": "shop-0127", "name": "张记水果店"}, 600)
+    browser.refresh()
+    wait.until(lambda d: d.execute_script("return document.body.dataset.ready === '1'"))
+    assert (
+        browser.find_element(By.CSS_SELECTOR, zone + "input[name=responsible-name]").get_attribute("value")
+        == "张记水果店"
+    )
+    assert severe_logs(browser, ("422", "/snapshot")) == []  # no snapshot uploaded for this camera
