@@ -9,7 +9,7 @@ import os
 import shutil
 import struct
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -445,9 +445,12 @@ def test_dashboard_shows_reminded_cases_with_countdown_unit_and_filters(driver: 
     assert driver.find_element(By.CSS_SELECTOR, "#detail h2 [data-deadline]").text.startswith("⏱")
 
     status = Select(driver.find_element(By.CSS_SELECTOR, "#filters select[name=status]"))
-    for value, expected in (("reminded", [reminded]), ("self_rectified", [rectified])):
+    def only(case_id: str) -> Callable[[Any], bool]:
+        return lambda d: listed() == [case_id]
+
+    for value, record in (("reminded", reminded), ("self_rectified", rectified)):
         status.select_by_value(value)
-        wait.until(lambda d, ids=[r["id"] for r in expected]: listed() == ids)
+        wait.until(only(record["id"]))
     status.select_by_value("*")
     Select(driver.find_element(By.CSS_SELECTOR, "#filters select[name=mark]")).select_by_value("repeat")
     wait.until(lambda d: listed() == [repeat["id"]])

@@ -7,6 +7,7 @@ the officers' dispatch system (registered without ``--events``: case.dispatched 
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -421,3 +422,147 @@ def test_webhook_add_events_flag(sqlite_db_url: str) -> None:
         check=False,
     )
     assert bad.returncode == 2 and "--events" in bad.stderr and "Traceback" not in bad.stderr, bad.stderr
+
+
+# ---- records from a real `streetwatch run` -----------------------------------------------------------------
+
+
+def _run_camera(path: Path, camera_id: str, lon: float, zone: list[list[float]], unit: str) -> Path:
+    config = {
+        "id": camera_id,
+        "name": camera_id,
+        "source": "clip.mp4",  # a file: `run` loops it like a stream
+        "timezone": "Asia/Shanghai",
+        "location": {"lon": lon, "lat": 32.0603},
+        "grid": {"code": "320102001001", "team": TEAM},
+        "max_gap_s": 1,
+        "zones": [
+            {
+                "name": "shopfront",
+                "polygon": zone,
+                "categories": ["storefront_overflow"],
+                "dwell_s": 1,
+                "responsible": {"unit": unit, "name": f"{unit} 商店"},
+                "remind_first_s": 30,
+            }
+        ],
+    }
+    path.write_text(json.dumps(config), encoding="utf-8")
+    return path
+
+
+def test_records_from_a_real_run(sqlite_db_url: str, tmp_path: Path) -> None:
+    """Two file-loop cameras under one `streetwatch run` (detections replayed, so no model is needed): the
+    goods in front of shop-left go in 20 s after the camera starts (its reminder gave it 30 s), those of shop-right stay."""
+    from tests.conftest import STREETWATCH, make_test_video
+
+    make_test_video(tmp_path / "clip.mp4", seconds=120, size="160x120", fps=10)  # outlasts the test
+    left = _run_camera(tmp_path / "left.yaml", "cam-left", 118.79, [[0, 0], [0.5, 0], [0.5, 1], [0, 1]], "shop-left")
+    right = _run_camera(
+        tmp_path / "right.yaml", "cam-right", 118.80, [[0.5, 0], [1, 0], [1, 1], [0.5, 1]], "shop-right"
+    )
+    boxes = {"left": [10, 30, 60, 100], "right": [100, 30, 150, 100]}
+    lines = [{"meta": {"video": "clip.mp4", "fps": 10.0, "width": 160, "height": 120}}]
+    for tenth in range(0, 1200):
+        t = tenth / 10
+        shown = [boxes["right"]] + ([boxes["left"]] if t < 20 else [])
+        lines.append(
+            {
+                "frame": tenth,
+                "t": t,
+                "detections": [
+                    {"xyxy": box, "class": "stall", "conf": 0.9, "track_id": i + 1} for i, box in enumerate(shown)
+                ],
+            }
+        )
+    replay = tmp_path / "replay.jsonl"
+    replay.write_text("\n".join(json.dumps(line) for line in lines) + "\n", encoding="utf-8")
+
+    env = _env(relay_poll_s=0.1, remind_poll_s=POLL_S, retry_base_s=0.2, retry_cap_s=1)
+    notifier, dispatcher = Receiver(), Receiver()
+    db: Database | None = None
+    runner: subprocess.Popen[bytes] | None = None
+    try:
+        with replicas(sqlite_db_url, tmp_path, env, names=("A",)) as (serve,):
+            notifier.secret = add_endpoint(sqlite_db_url, notifier.url, env, "case.reminder")
+            dispatcher.secret = add_endpoint(sqlite_db_url, dispatcher.url, env)
+            db = open_database(sqlite_db_url)
+            tokens = make_tokens(db)
+            log = tmp_path / "run.log"
+            runner = subprocess.Popen(
+                [
+                    STREETWATCH,
+                    "run",
+                    "--camera",
+                    str(left),
+                    "--camera",
+                    str(right),
+                    "--push",
+                    serve.url,
+                    "--detections-from",
+                    str(replay),
+                    "--analysis-fps",
+                    "5",
+                    "--state-dir",
+                    str(tmp_path / "state"),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=log.open("wb"),
+                cwd=tmp_path,
+                env={**env, "STREETWATCH_TOKEN": tokens["camera"]},
+            )
+
+            def cases() -> dict[str, dict[str, Any]]:
+                listed = httpx.get(
+                    f"{serve.url}/api/v1/cases",
+                    params={"status": ["reminded", "self_rectified", "reported"]},
+                    headers={"Authorization": f"Bearer {tokens['operator']}"},
+                    timeout=30,
+                    verify=False,
+                ).json()
+                return {item["camera_id"]: item for item in listed["items"]}
+
+            def settled() -> bool:
+                found = cases()
+                return (found.get("cam-left", {}).get("status"), found.get("cam-right", {}).get("status")) == (
+                    "self_rectified",
+                    "reported",
+                )
+
+            try:
+                poll_until(settled, 120, "left self-rectified, right reported")
+            except AssertionError:
+                raise AssertionError(f"{cases()}\n{log.read_text(errors='replace')[-3000:]}") from None
+            found = cases()
+            assert found["cam-right"]["mark"] == "reminder_ignored"
+            assert found["cam-left"]["responsible"]["unit"] == "shop-left"
+            assert found["cam-left"]["video_offset_s"] is None  # live records
+            left_ended = at(found["cam-left"]["ended_at"])
+            assert left_ended <= at(found["cam-left"]["remind_deadline"])
+            right_id = found["cam-right"]["id"]
+            for action in ("file", "dispatch"):
+                assert act(serve, tokens["operator"], right_id, action).status_code == 200
+            poll_until(lambda: len(payloads(dispatcher, "case.dispatched")) == 1, 10, "case.dispatched delivered")
+            time.sleep(1.0)
+            reminders = payloads(notifier, "case.reminder")
+            assert sorted(p["data"]["responsible"]["unit"] for p in reminders) == ["shop-left", "shop-right"]
+            assert [p["data"]["case"]["id"] for p in payloads(dispatcher, "case.dispatched")] == [right_id]
+            assert not payloads(notifier, "case.dispatched") and not payloads(dispatcher, "case.reminder")
+            escalated = escalations(db, right_id)
+            print(
+                f"(run) left: ended {left_ended.isoformat()}, deadline {found['cam-left']['remind_deadline']}; "
+                f"right escalated {(escalated[0].at - at(found['cam-right']['remind_deadline'])).total_seconds():.3f}"
+                " s after its deadline"
+            )
+            assert len(escalated) == 1
+    finally:
+        if runner is not None and runner.poll() is None:
+            runner.send_signal(signal.SIGINT)
+            try:
+                runner.wait(30)
+            except subprocess.TimeoutExpired:
+                runner.kill()
+        notifier.close()
+        dispatcher.close()
+        if db is not None:
+            db.dispose()
