@@ -462,7 +462,7 @@ def test_records_from_a_real_run(sqlite_db_url: str, tmp_path: Path) -> None:
         tmp_path / "right.yaml", "cam-right", 118.80, [[0.5, 0], [1, 0], [1, 1], [0.5, 1]], "shop-right"
     )
     boxes = {"left": [10, 30, 60, 100], "right": [100, 30, 150, 100]}
-    lines = [{"meta": {"video": "clip.mp4", "fps": 10.0, "width": 160, "height": 120}}]
+    lines: list[dict[str, Any]] = [{"meta": {"video": "clip.mp4", "fps": 10.0, "width": 160, "height": 120}}]
     for tenth in range(0, 1200):
         t = tenth / 10
         shown = [boxes["right"]] + ([boxes["left"]] if t < 20 else [])
