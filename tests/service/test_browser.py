@@ -423,20 +423,32 @@ def test_dashboard_shows_reminded_cases_with_countdown_unit_and_filters(driver: 
     driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
     wait.until(EC.url_to_be(live.url + "/"))
 
+    # Read in one script: live updates re-render the rows, so elements found earlier may be gone.
     def listed() -> list[str]:
-        return [r.get_attribute("data-id") for r in driver.find_elements(By.CSS_SELECTOR, "#cases tbody tr[data-id]")]
+        return list(
+            driver.execute_script(
+                "return [...document.querySelectorAll('#cases tbody tr[data-id]')].map((r) => r.dataset.id)"
+            )
+        )
+
+    def countdown_text(case_id: str) -> str:
+        return str(
+            driver.execute_script(
+                "const n = document.querySelector(`#cases tr[data-id='${arguments[0]}'] [data-deadline]`);"
+                "return n ? n.textContent : ''",
+                case_id,
+            )
+        )
 
     wait.until(lambda d: sorted(listed()) == sorted([reminded["id"], repeat["id"]]))  # open cases
-    row = driver.find_element(By.CSS_SELECTOR, f"#cases tr[data-id='{reminded['id']}']")
-    assert "已提醒 reminded" in row.text
-    countdown = row.find_element(By.CSS_SELECTOR, "[data-deadline]")
-    wait.until(lambda d: "剩余 left" in countdown.text)
-    first = countdown.text
+    wait.until(lambda d: "剩余 left" in countdown_text(reminded["id"]))
+    first = countdown_text(reminded["id"])
     assert first.startswith("⏱ 9:5") or first.startswith("⏱ 10:00"), first
-    wait.until(lambda d: countdown.text != first)  # it ticks
+    wait.until(lambda d: countdown_text(reminded["id"]) not in ("", first))  # it ticks
+    assert "已提醒 reminded" in driver.find_element(By.CSS_SELECTOR, f"#cases tr[data-id='{reminded['id']}']").text
     assert "重复 repeat" in driver.find_element(By.CSS_SELECTOR, f"#cases tr[data-id='{repeat['id']}']").text
 
-    row.click()
+    driver.find_element(By.CSS_SELECTOR, f"#cases tr[data-id='{reminded['id']}']").click()
     unit = wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "#detail section.unit")))
     assert "张记水果店" in unit.text and "shop-0127" in unit.text
     assert "提醒 reminded 1" in unit.find_element(By.CSS_SELECTOR, ".unit-tally").text
@@ -445,6 +457,7 @@ def test_dashboard_shows_reminded_cases_with_countdown_unit_and_filters(driver: 
     assert driver.find_element(By.CSS_SELECTOR, "#detail h2 [data-deadline]").text.startswith("⏱")
 
     status = Select(driver.find_element(By.CSS_SELECTOR, "#filters select[name=status]"))
+
     def only(case_id: str) -> Callable[[Any], bool]:
         return lambda d: listed() == [case_id]
 

@@ -53,9 +53,15 @@ SEMANTIC_422: dict[str, str] = {
     ),
     "PUT /api/v1/cameras/{camera_id}/config": (
         "a camera config's rules beyond its JSON Schema: simple polygons in 0..1 when relative, unique zone names, "
-        "4+ non-collinear calibration points, a known IANA timezone, the path's camera id, no grid_cells file"
+        "4+ non-collinear calibration points, a known IANA timezone, the path's camera id, no grid_cells file, "
+        "responsibility units that are not blank and no phone number"
     ),
     "PUT /api/v1/cameras/{camera_id}/snapshot": "the bytes must be the JPEG or PNG the Content-Type says",
+}
+# Fields whose rules a JSON Schema cannot state, for operations that must otherwise accept what their
+# schema allows: a 422 that names only these fields is a semantic refusal.
+SEMANTIC_422_FIELDS: dict[str, tuple[str, str]] = {
+    "POST /api/v1/alerts": ("responsible", "a responsibility unit's id and name are not blank and no phone number"),
 }
 # Operations whose valid requests may meet a precondition that no longer holds (412).
 PRECONDITION_412: dict[str, str] = {
@@ -77,6 +83,9 @@ def valid_data_accepted(ctx: Any, response: Any, case: Any) -> bool | None:
         detail = response.json().get("detail")
         types = {item.get("type") for item in detail} if isinstance(detail, list) else set()
         if label in SEMANTIC_422 or (types and types <= UNSTORABLE):
+            return None
+        field = SEMANTIC_422_FIELDS.get(label, ("",))[0]
+        if field and isinstance(detail, list) and all(field in item.get("loc", ()) for item in detail):
             return None
     return positive_data_acceptance(ctx, response, case)
 
