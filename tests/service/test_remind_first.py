@@ -293,7 +293,7 @@ def test_a_failing_notifier_is_retried_and_the_deadline_counts_from_the_first_at
             )
             assert row.failures >= 2 and row.status == "delivered" and row.attempts == len(requests)
             # The deadline counts from the reminder (written, then first sent at once), not from the delivery.
-            assert at(case["reminded_at"]) <= first <= at(case["reminded_at"]) + timedelta(seconds=1)
+            assert at(case["reminded_at"]) <= first <= at(case["reminded_at"]) + timedelta(seconds=3)
             assert deadline == at(case["reminded_at"]) + timedelta(seconds=4)
             [escalated] = escalations(db, record["id"])
             assert 0 <= (escalated.at - deadline).total_seconds() <= POLL_S + ROUND_SLACK_S
@@ -325,7 +325,7 @@ def test_kill_9_during_the_reminder_window_escalates_once(pg_cluster: Any, tmp_p
     env = _env(relay_poll_s=0.1, relay_lease_s=2, remind_poll_s=POLL_S, retry_base_s=0.2, retry_cap_s=1)
     notifier = Receiver(delay_s=0.05)
     db: Database | None = None
-    count, remind_s = 10, 6
+    count, remind_s = 10, 20  # a window that a loaded 2-core machine does not overrun
     try:
         with replicas(db_url, tmp_path, env) as both:
             notifier.senders = {replica.process.pid: replica.name for replica in both}
