@@ -257,7 +257,8 @@ def calibrate(
     backend: BackendOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print exactly one JSON object.")] = False,
 ) -> None:
-    """Choose a confidence threshold per class on labelled frames; prints the `confidence:` line of a card."""
+    """Choose track thresholds and min_score per class on labelled frames; prints a card's `confidence:` and
+    `min_score:` lines."""
     import json
 
     from detector.model.wrapper import DEFAULT_CONFIDENCE, Detector, card_of, class_thresholds, default_card
@@ -297,8 +298,9 @@ def calibrate(
     typer.echo(
         f"false detections per image, all classes: {report['false_per_image']:.3f} ({report['false_counted_on']})"
     )
-    thresholds = ", ".join(f"{name}: {value}" for name, value in report["confidence"].items())
-    typer.echo(f"confidence: {{{thresholds}}}")
+    for key in ("confidence", "min_score"):
+        values = ", ".join(f"{name}: {value}" for name, value in report[key].items())
+        typer.echo(f"{key}: {{{values}}}")
 
 
 @app.command()
