@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
@@ -62,7 +63,8 @@ def case_bundle(
             entry["missing"] = "not uploaded to the service and not under its evidence folder"
         else:
             data = found.data if found.data is not None else found.path.read_bytes()  # type: ignore[union-attr]
-            name = f"evidence/{index:02d}-{item['kind']}{_EXTENSIONS.get(found.content_type, '.bin')}"
+            kind = re.sub(r"[^A-Za-z0-9_-]", "_", str(item["kind"]))  # a record's kind is free text
+            name = f"evidence/{index:02d}-{kind}{_EXTENSIONS.get(found.content_type, '.bin')}"
             entry["file"] = name
             entry["matches_record"] = hashlib.sha256(data).hexdigest() == item["sha256"]
             files.append((name, data))
