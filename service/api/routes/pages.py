@@ -24,6 +24,7 @@ from service.api.deps import (
     ReaderPrincipal,
     ReviewerPrincipal,
     SettingsDep,
+    SupervisorPrincipal,
     client_address,
     get_throttle,
 )
@@ -147,6 +148,12 @@ def command_centre(principal: ReaderPrincipal, request: Request) -> Response:
 @router.get("/officer", response_class=HTMLResponse)
 def officer_page(principal: OfficerPrincipal, request: Request) -> Response:
     return _page("officer.html", principal, request)
+
+
+@router.get("/assessment", response_class=HTMLResponse)
+def assessment_page(principal: SupervisorPrincipal, request: Request) -> Response:
+    """The assessment table (考核) per team, grid, camera or category (supervisors, admins)."""
+    return _page("assessment.html", principal, request)
 
 
 @router.get("/setup/cameras/{camera_id}", response_class=HTMLResponse)
