@@ -7,8 +7,9 @@ the alerts into it, and prints the dashboard URL with a token to log in with.
 
 The clips are audited as if they had been filmed shortly before the demo starts (the truth files' dates
 lie in the past, and every case would be overdue the moment the dashboard opens): clip k of n started
-``30 + 75·(n-1-k)`` minutes ago, so the cases are minutes to a few hours old, within their handling
-deadlines.
+``30 + 75·(n-1-k)`` minutes ago, so its cases are minutes to a few hours old, within most handling deadlines.
+A camera whose zones allow vending at set hours (the night market) keeps its clip's local time of day,
+which those hours judge, on the latest day that puts the whole clip before now.
 """
 
 from __future__ import annotations
@@ -103,15 +104,37 @@ def register_camera(url: str, camera_yaml: Path, *, admin_token: str, camera_tok
     return camera_id
 
 
-def demo_start_times(clips: list[Path], now: datetime) -> dict[Path, datetime]:
+def demo_start_times(clips: list[Path], now: datetime, durations_s: dict[Path, float]) -> dict[Path, datetime]:
     """When each clip is taken to have started (see the module docstring), in its camera's time zone."""
     starts = {}
     for k, camera in enumerate(clips):
         truth = json.loads(camera.with_name(camera.name.replace(".camera.yaml", ".truth.json")).read_text())
-        zone = datetime.fromisoformat(truth["start_time"]).tzinfo
-        ago = timedelta(minutes=30 + 75 * (len(clips) - 1 - k))
-        starts[camera] = (now - ago).astimezone(zone).replace(microsecond=0)
+        filmed = datetime.fromisoformat(truth["start_time"])
+        zones = (yaml.safe_load(camera.read_text(encoding="utf-8")) or {}).get("zones") or []
+        if any(zone.get("allowed") for zone in zones):
+            latest = now - timedelta(seconds=durations_s[camera])
+            days = (latest - filmed) // timedelta(days=1)
+            starts[camera] = filmed + timedelta(days=days)
+        else:
+            ago = timedelta(minutes=30 + 75 * (len(clips) - 1 - k))
+            starts[camera] = (now - ago).astimezone(filmed.tzinfo).replace(microsecond=0)
     return starts
+
+
+def clip_duration_s(clip: Path) -> float:
+    import cv2
+
+    capture = cv2.VideoCapture(str(clip))
+    try:
+        fps = capture.get(cv2.CAP_PROP_FPS) or 0.0
+        frames = capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0.0
+    finally:
+        capture.release()
+    return frames / fps if fps > 0 else 0.0
+
+
+def _clip_of(camera: Path) -> Path:
+    return camera.with_name(camera.name.replace(".camera.yaml", ".mp4"))
 
 
 def run_demo(workdir: Path, *, port: int | None, keep_serving: bool) -> int:
@@ -136,7 +159,8 @@ def run_demo(workdir: Path, *, port: int | None, keep_serving: bool) -> int:
     try:
         _wait_healthy(url, server)
         print(f"service running at {url} (log: {workdir / 'service.log'})")
-        starts = demo_start_times(clips, datetime.now().astimezone())
+        durations = {camera: clip_duration_s(_clip_of(camera)) for camera in clips}
+        starts = demo_start_times(clips, datetime.now().astimezone(), durations)
         for camera in clips:
             camera_id = register_camera(
                 url, camera, admin_token=admin_token, camera_token=camera_token, captured_at=starts[camera]
@@ -144,7 +168,7 @@ def run_demo(workdir: Path, *, port: int | None, keep_serving: bool) -> int:
             print(f"  camera {camera_id}: config and snapshot stored; set it up at {url}/setup/cameras/{camera_id}")
         total = 0
         for camera in clips:
-            clip = camera.with_name(camera.name.replace(".camera.yaml", ".mp4"))
+            clip = _clip_of(camera)
             out = workdir / clip.stem
             summary = run_audit(
                 AuditRequest(
