@@ -128,3 +128,17 @@ def test_rows_older_than_the_retention_are_purged_by_the_services_job(tmp_path: 
     finally:
         live.stop()
         live.db.dispose()
+
+
+def test_rows_cannot_be_changed_in_the_database(any_server: LiveServer) -> None:
+    """Append-only below the service too: an UPDATE through any connection is refused by a trigger."""
+    from sqlalchemy import update
+    from sqlalchemy.exc import DatabaseError
+
+    with any_server.db.writing() as session:
+        crud.record_access(
+            session, actor=None, action="login.failed", target="/login", client="x", now=datetime.now(UTC)
+        )
+    with pytest.raises(DatabaseError, match="append-only"), any_server.db.writing() as session:
+        session.execute(update(AccessLogEntry).values(actor="someone else"))
+    assert [r.actor for r in rows(any_server)] == [""]

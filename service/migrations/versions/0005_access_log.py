@@ -18,6 +18,10 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
+def _pg() -> bool:
+    return bool(op.get_bind().dialect.name == "postgresql")
+
+
 def upgrade() -> None:
     op.create_table(
         "access_log",
@@ -34,6 +38,22 @@ def upgrade() -> None:
     )
     op.create_index("ix_access_log_at", "access_log", ["at"])
     op.create_index("ix_access_log_action", "access_log", ["action"])
+    # Append-only in the database too: no UPDATE of a row, whoever holds a connection (the retention job's
+    # DELETE is the one change allowed).
+    if _pg():
+        op.execute(
+            "CREATE FUNCTION access_log_append_only() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN RAISE EXCEPTION 'access_log is append-only'; END $$"
+        )
+        op.execute(
+            "CREATE TRIGGER access_log_no_update BEFORE UPDATE ON access_log "
+            "FOR EACH ROW EXECUTE FUNCTION access_log_append_only()"
+        )
+    else:
+        op.execute(
+            "CREATE TRIGGER access_log_no_update BEFORE UPDATE ON access_log "
+            "BEGIN SELECT RAISE(ABORT, 'access_log is append-only'); END"
+        )
     op.create_table(
         "service_keys",
         sa.Column("name", sa.String(length=32), nullable=False),
@@ -45,6 +65,9 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("service_keys")
+    op.execute("DROP TRIGGER IF EXISTS access_log_no_update" + (" ON access_log" if _pg() else ""))
+    if _pg():
+        op.execute("DROP FUNCTION IF EXISTS access_log_append_only()")
     op.drop_index("ix_access_log_action", table_name="access_log")
     op.drop_index("ix_access_log_at", table_name="access_log")
     op.drop_table("access_log")
