@@ -211,6 +211,8 @@ def verify(
     if target.is_file():
         verify_bundle_file(target, public_key)
         return
+    if target.suffix.lower() == ".zip":
+        raise InputError("no such bundle", file=str(target))
     audit_dir = target
     if public_key is not None:
         raise InputError("--public-key is for case bundles (.zip), not audit folders", field="--public-key")

@@ -239,10 +239,12 @@ def test_resigned_with_another_key_passes_alone_but_fails_against_the_service_ke
     assert result.returncode == 2 and "does not verify with the given public key" in result.stderr
 
 
-def test_a_file_that_is_no_zip_exits_2(tmp_path: Path) -> None:
-    (tmp_path / "b.zip").write_bytes(b"not a zip")
+@pytest.mark.parametrize(("content", "expected"), [(b"not a zip", "not a readable zip file"), (None, "no such bundle")])
+def test_a_file_that_is_no_zip_exits_2(tmp_path: Path, content: bytes | None, expected: str) -> None:
+    if content is not None:
+        (tmp_path / "b.zip").write_bytes(content)
     result = verify(tmp_path / "b.zip")
-    assert result.returncode == 2 and "not a readable zip file" in result.stderr
+    assert result.returncode == 2 and expected in result.stderr and "Traceback" not in result.stderr
 
 
 def test_a_bad_public_key_file_exits_2(exported: Exported, tmp_path: Path) -> None:
