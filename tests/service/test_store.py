@@ -27,7 +27,7 @@ def test_migrations_produce_exactly_the_models_schema(database_url: str) -> None
     db.dispose()
     assert diff == []
     assert tables == set(Base.metadata.tables) | {"alembic_version"}
-    assert revision == "0003"
+    assert revision == "0005"
 
 
 def test_concurrent_first_starts_migrate_once(database_url: str) -> None:

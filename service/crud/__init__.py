@@ -1,0 +1,128 @@
+"""Store operations, one module per resource. Keyword-only; each takes a Session whose transaction the caller
+owns, except ``ingest_alert`` which owns its transactions because it retries them on unique-key races.
+
+Callers use ``from service import crud`` and ``crud.<name>``; the names are re-exported here."""
+
+from service.crud.access_log import (
+    ACCESS_ACTIONS,
+    AccessLogFilter,
+    list_access_log,
+    purge_access_log,
+    record_access,
+)
+from service.crud.assessment import assess
+from service.crud.bundle import case_bundle, config_in_force
+from service.crud.cameras import (
+    SNAPSHOT_TYPES,
+    PreconditionFailed,
+    UnsupportedMediaType,
+    camera_config_history,
+    camera_config_public,
+    get_camera_config,
+    get_camera_snapshot,
+    list_camera_configs,
+    list_cameras,
+    put_camera_config,
+    record_camera_status,
+    snapshot_image_type,
+    store_camera_snapshot,
+)
+from service.crud.cases import (
+    CLEAN_SNAPSHOT,
+    CaseFilter,
+    apply_action,
+    case_detail,
+    case_public,
+    change_public,
+    changes_after,
+    get_case,
+    is_overdue,
+    last_change_seq,
+    list_cases,
+)
+from service.crud.common import canonical_json
+from service.crud.evidence import EVIDENCE_TYPES, EvidenceFile, add_case_photo, evidence_file, store_blob
+from service.crud.ingest import EARTH_RADIUS_M, IngestOutcome, distance_m, ingest_alert
+from service.crud.stats import (
+    VERDICTS,
+    PrecisionFilter,
+    StoreMetrics,
+    iso_week,
+    ping,
+    precision_by_week,
+    store_metrics,
+    verdict_counts,
+)
+from service.crud.tokens import create_token, list_tokens, principal_for_token, revoke_token, revoke_tokens_named
+from service.crud.webhooks import (
+    add_webhook,
+    list_deliveries,
+    list_webhooks,
+    retry_delivery,
+    set_webhook_enabled,
+    webhook_public,
+)
+
+__all__ = [
+    "ACCESS_ACTIONS",
+    "CLEAN_SNAPSHOT",
+    "EARTH_RADIUS_M",
+    "EVIDENCE_TYPES",
+    "SNAPSHOT_TYPES",
+    "VERDICTS",
+    "AccessLogFilter",
+    "CaseFilter",
+    "EvidenceFile",
+    "IngestOutcome",
+    "PrecisionFilter",
+    "PreconditionFailed",
+    "StoreMetrics",
+    "UnsupportedMediaType",
+    "add_case_photo",
+    "add_webhook",
+    "apply_action",
+    "assess",
+    "camera_config_history",
+    "camera_config_public",
+    "canonical_json",
+    "case_bundle",
+    "case_detail",
+    "case_public",
+    "change_public",
+    "changes_after",
+    "config_in_force",
+    "create_token",
+    "distance_m",
+    "evidence_file",
+    "get_camera_config",
+    "get_camera_snapshot",
+    "get_case",
+    "ingest_alert",
+    "is_overdue",
+    "iso_week",
+    "last_change_seq",
+    "list_access_log",
+    "list_camera_configs",
+    "list_cameras",
+    "list_cases",
+    "list_deliveries",
+    "list_tokens",
+    "list_webhooks",
+    "ping",
+    "precision_by_week",
+    "principal_for_token",
+    "purge_access_log",
+    "put_camera_config",
+    "record_access",
+    "record_camera_status",
+    "retry_delivery",
+    "revoke_token",
+    "revoke_tokens_named",
+    "set_webhook_enabled",
+    "snapshot_image_type",
+    "store_blob",
+    "store_camera_snapshot",
+    "store_metrics",
+    "verdict_counts",
+    "webhook_public",
+]
