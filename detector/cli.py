@@ -175,11 +175,47 @@ def detect(
     typer.echo(f"{count} frames analysed; detections in {out}")
 
 
+def verify_bundle_file(bundle: Path, public_key: Path | None) -> None:
+    """``verify BUNDLE.zip``: every hash and the signature, offline; exit 2 naming the first file that fails."""
+    from zones.bundle import load_public_key, verify_bundle
+
+    key = None
+    if public_key is not None:
+        try:
+            key = load_public_key(public_key.read_bytes())
+        except (ValueError, TypeError) as error:
+            raise InputError(f"not an Ed25519 public key in PEM: {error}", file=str(public_key)) from None
+    check = verify_bundle(bundle, public_key=key)
+    for problem in check.problems:
+        typer.echo(f"{bundle}: {problem}", err=True)
+    if not check.ok:
+        raise typer.Exit(2)
+    signer = "the given public key" if check.key_given else "the key it names (give --public-key to know who signed)"
+    typer.echo(
+        f"{bundle}: case {check.case_id}: {check.files} file(s) match the manifest, signed by {signer} "
+        f"(key id {check.key_id})"
+    )
+
+
 @app.command()
-def verify(audit_dir: Annotated[Path, typer.Argument(help="An audit output folder.")]) -> None:
-    """Check every evidence file against the SHA-256 in alerts.jsonl."""
+def verify(
+    target: Annotated[Path, typer.Argument(help="An audit output folder, or a case bundle (.zip) from the service.")],
+    public_key: Annotated[
+        Path | None,
+        typer.Option("--public-key", help="Bundles: the service's public key (PEM, from GET /api/v1/keys/bundle)."),
+    ] = None,
+) -> None:
+    """Check every evidence file against the SHA-256 in alerts.jsonl; or a case bundle's hashes and signature."""
     from detector.evidence.writer import verify_evidence
 
+    if target.is_file():
+        verify_bundle_file(target, public_key)
+        return
+    if target.suffix.lower() == ".zip":
+        raise InputError("no such bundle", file=str(target))
+    audit_dir = target
+    if public_key is not None:
+        raise InputError("--public-key is for case bundles (.zip), not audit folders", field="--public-key")
     if not (audit_dir / "alerts.jsonl").is_file():
         raise InputError("no alerts.jsonl here", file=str(audit_dir))
     problems = verify_evidence(audit_dir)
@@ -257,7 +293,8 @@ def calibrate(
     backend: BackendOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print exactly one JSON object.")] = False,
 ) -> None:
-    """Choose a confidence threshold per class on labelled frames; prints the `confidence:` line of a card."""
+    """Choose track thresholds and min_score per class on labelled frames; prints a card's `confidence:` and
+    `min_score:` lines."""
     import json
 
     from detector.model.wrapper import DEFAULT_CONFIDENCE, Detector, card_of, class_thresholds, default_card
@@ -297,8 +334,9 @@ def calibrate(
     typer.echo(
         f"false detections per image, all classes: {report['false_per_image']:.3f} ({report['false_counted_on']})"
     )
-    thresholds = ", ".join(f"{name}: {value}" for name, value in report["confidence"].items())
-    typer.echo(f"confidence: {{{thresholds}}}")
+    for key in ("confidence", "min_score"):
+        values = ", ".join(f"{name}: {value}" for name, value in report[key].items())
+        typer.echo(f"{key}: {{{values}}}")
 
 
 @app.command()

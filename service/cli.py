@@ -4,6 +4,7 @@ User errors raise InputError (exit 2)."""
 
 from __future__ import annotations
 
+import getpass
 import os
 from enum import StrEnum
 from pathlib import Path
@@ -39,6 +40,13 @@ def _settings(db: str | None) -> Settings:
         first = error.errors()[0]
         field = "STREETWATCH_" + ".".join(str(part) for part in first["loc"]).upper()
         raise InputError(first["msg"], field=field) from None
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no name for this uid (containers)
+        return "?"
 
 
 def _open(db: str | None) -> tuple[Settings, Database]:
@@ -101,7 +109,16 @@ def token_create(
     _, database = _open(db)
     try:
         with database.writing() as session:
-            _, token = crud.create_token(session, role=spec.role, name=spec.name, team=spec.team, now=utc_now())
+            row, token = crud.create_token(session, role=spec.role, name=spec.name, team=spec.team, now=utc_now())
+            crud.record_access(
+                session,
+                actor=None,
+                action="token.create",
+                target=f"token/{row.id}",
+                client="command line",
+                now=row.created_at,
+                detail=f"{row.role} {row.name} (streetwatch token create, user {_os_user()})",
+            )
     except Invalid as error:
         raise InputError(error.detail, field="--team") from None
     finally:

@@ -24,7 +24,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.api.deps import PUBLIC_PATHS, default_deny, refuse_repeated_scalar_query, refuse_unstorable_text
 from service.api.routes import (
+    access_log,
     alerts,
+    assessment,
+    bundles,
     camera_configs,
     cameras,
     cases,
@@ -41,9 +44,11 @@ from service.core.config import Settings
 from service.core.db import Database, open_database
 from service.core.errors import ServiceError
 from service.core.metrics import IngestCounters
+from service.core.signing import bundle_signing_key
 from service.core.throttle import AuthThrottle
 from service.relay import Relay
 from service.reminders import ReminderJob
+from service.retention import AccessLogRetention
 
 VERSION = "0.1.0"
 _STATIC = Path(__file__).resolve().parent / "static"
@@ -148,6 +153,11 @@ def create_app(
         app.state.relay = active
         if active is not None:
             active.start()
+        retention = AccessLogRetention(
+            database, days=settings.access_log_days, every_s=settings.access_log_purge_every_s, clock=clock
+        )
+        app.state.retention = retention
+        retention.start()
         reminders = ReminderJob(database, settings, clock=clock) if settings.reminders_enabled else None
         if reminders is not None:
             reminders.start()
@@ -156,6 +166,7 @@ def create_app(
         finally:
             if reminders is not None:
                 reminders.stop()
+            retention.close()
             if active is not None:
                 active.close()
             if owns_db:
@@ -189,6 +200,7 @@ def create_app(
     )
     app.state.stopping = threading.Event()
     app.state.relay = relay
+    app.state.bundle_key = bundle_signing_key(settings, database, now=clock())
 
     def wake_relay() -> None:
         active: Relay | None = app.state.relay
@@ -210,6 +222,9 @@ def create_app(
     app.include_router(tokens.router)
     app.include_router(webhooks.router)
     app.include_router(setup.router)
+    app.include_router(assessment.router)
+    app.include_router(bundles.router)
+    app.include_router(access_log.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=_STATIC), name="static")
     app.add_middleware(SecurityHeaders, csp=content_security_policy(settings))

@@ -263,3 +263,34 @@ class CameraSnapshot(Base):
     captured_at: Mapped[datetime]
     uploaded_at: Mapped[datetime]
     uploaded_by: Mapped[str] = mapped_column(String(128))
+
+
+class AccessLogEntry(Base):
+    """Who read or changed what (evidence reads, bundle exports, config changes, token creations, logins).
+
+    Append-only: the service adds rows and never changes one; only the retention job deletes rows older
+    than ``STREETWATCH_ACCESS_LOG_DAYS``.
+    """
+
+    __tablename__ = "access_log"
+
+    seq: Mapped[int] = mapped_column(AutoId, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    actor: Mapped[str] = mapped_column(String(128))  # the token's name ("" for a failed login)
+    role: Mapped[str] = mapped_column(String(16))
+    token_id: Mapped[str | None] = mapped_column(String(36))
+    action: Mapped[str] = mapped_column(String(32), index=True)
+    target: Mapped[str] = mapped_column(String(256))  # what was read or changed: case/<id>/evidence/0, …
+    client: Mapped[str] = mapped_column(String(64))  # the client's address
+    detail: Mapped[str | None] = mapped_column(String(512))
+
+
+class ServiceKey(Base):
+    """A key the service made for itself on PostgreSQL, where no file lies beside the database and every
+    replica must sign with the same key (SQLite keeps it in a file beside the database instead)."""
+
+    __tablename__ = "service_keys"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)  # "bundle-signing"
+    private_pem: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]

@@ -229,6 +229,7 @@ def _audit_one(
         model=model_ref,
         source_uri=str(video) if video else (replay.meta.video or str(replay.path) if replay else ""),
         mode="audit",
+        track_thresholds=detector.track_thresholds if detector is not None else _replay_thresholds(replay),
     )
     # The finder needs the frames and watches only where a zone opts in; a replay is its own detections.
     obstructions = (
@@ -418,6 +419,12 @@ def _replay_size(replay: DetectionsFile, config: CameraConfig) -> tuple[int, int
         "or frame_size in the camera config",
         file=str(replay.path),
     )
+
+
+def _replay_thresholds(replay: DetectionsFile | None) -> dict[str, float] | None:
+    """The track thresholds a detections file was written for (its meta), None for a file without them:
+    its boxes passed a per-frame threshold already, so each one counts as before."""
+    return None if replay is None else replay.meta.thresholds
 
 
 def _model_ref(detector: Detector | None, replay: DetectionsFile | None) -> ModelRef:

@@ -17,7 +17,10 @@ Life of an incident, with ``t`` the frame timestamp (the only clock here):
   frame (greedy on IoU);
 * firing: on the first frame that sees the object at or after ``started_t + dwell`` the incident
   fires with ``alerted_t = started_t + dwell`` (never the sampling time), unless the zone's allowed
-  window for its categories covers ``alerted_t``; one alert per incident;
+  window for its categories covers ``alerted_t``; one alert per incident. With a track score rule
+  (:mod:`detector.incidents.track_score`) the incident must also be *confirmed*: the median of its recent
+  scores has reached its class threshold at some sighting; until then it is followed (and started) on
+  every box above the model's ``min_score`` but never fires;
 * end: unseen for more than ``max_gap_s`` -> ends at ``last_seen_t``; an allowed window beginning
   -> ends at the window start; a fired incident emits ``closed``, a candidate is dropped silently.
   Inside an allowed window nothing continues or starts, so an object still there when the window
@@ -49,6 +52,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 import numpy as np
 import numpy.typing as npt
 
+from detector.incidents.track_score import SCORE_HISTORY, TrackScoreRule
 from zones.categories import (
     CONTINUATION_IOU,
     OBJECT_CLASS_OF,
@@ -113,6 +117,11 @@ class Incident:
     sightings: int = 1
     track_ids: tuple[int, ...] = ()
     """Tracker ids seen (sorted, informational only: matching never uses them)."""
+    scores: tuple[float, ...] = ()
+    """The most recent sightings' confidences, oldest first (the track score rule's input)."""
+    confirmed: bool = True
+    """Whether the track score rule has confirmed the incident (always, without a rule). States saved
+    before the rule existed load as confirmed: their detections had passed a per-frame threshold."""
 
     @property
     def fired(self) -> bool:
@@ -124,7 +133,7 @@ class Incident:
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
-        for key in ("bbox", "best_bbox", "anchor", "ref_anchor", "track_ids"):
+        for key in ("bbox", "best_bbox", "anchor", "ref_anchor", "track_ids", "scores"):
             out[key] = list(out[key])
         return out
 
@@ -136,6 +145,8 @@ class Incident:
         for key in ("anchor", "ref_anchor"):
             values[key] = (float(values[key][0]), float(values[key][1]))
         values["track_ids"] = tuple(int(i) for i in values.get("track_ids", ()))
+        values["scores"] = tuple(float(v) for v in values.get("scores", ()))
+        values["confirmed"] = bool(values.get("confirmed", True))
         return cls(**values)
 
 
@@ -174,10 +185,14 @@ class IncidentEngine:
         iou_threshold: float = CONTINUATION_IOU,
         id_factory: Callable[[], str] = _new_id,
         id_namespace: str | None = None,
+        score_rule: TrackScoreRule | None = None,
     ) -> None:
         """``id_namespace`` (e.g. the camera id) makes alert ids reproducible: an incident that fires
         gets a UUID derived from the namespace, zone, category, start time and place, so auditing the
-        same video again (and pushing it) repeats the same ids instead of creating new cases."""
+        same video again (and pushing it) repeats the same ids instead of creating new cases.
+
+        ``score_rule`` judges confidence per incident (track) instead of per frame; without it every
+        detection given counts (the caller filtered them at a per-frame threshold)."""
         if max_gap_s is None:
             max_gap_s = float(zones.config.max_gap_s)
         if not math.isfinite(max_gap_s) or max_gap_s < 0:
@@ -190,6 +205,7 @@ class IncidentEngine:
         self.iou_threshold = float(iou_threshold)
         self._id_factory = id_factory
         self.id_namespace = id_namespace
+        self.score_rule = score_rule
         self._zone_by_name: dict[str, Zone] = {z.name: z for z in zones.zones}
         # Class ids a zone cares about: frames without any skip its polygon test.
         self._zone_class_ids: dict[str, IntArray] = {
@@ -277,7 +293,12 @@ class IncidentEngine:
                             self._open.append(new)
                             incidents.append(new)
                 for inc in incidents:
-                    if inc.is_open and not inc.fired and inc.last_seen_t + _EPS >= inc.started_t + inc.dwell_s:
+                    if (
+                        inc.is_open
+                        and not inc.fired
+                        and inc.confirmed
+                        and inc.last_seen_t + _EPS >= inc.started_t + inc.dwell_s
+                    ):
                         self._fire(zone, inc, events)
         events.sort(key=lambda e: e.t)
         return events
@@ -319,6 +340,7 @@ class IncidentEngine:
             "max_gap_s": self.max_gap_s,
             "iou_threshold": self.iou_threshold,
             "id_namespace": self.id_namespace,
+            "track_thresholds": None if self.score_rule is None else dict(self.score_rule.thresholds),
             "last_t": self._last_t,
             "finished": self._finished,
             "incidents": [inc.to_dict() for inc in self._open],
@@ -343,6 +365,7 @@ class IncidentEngine:
             iou_threshold=float(state["iou_threshold"]),
             id_factory=id_factory,
             id_namespace=state.get("id_namespace"),
+            score_rule=_score_rule(state.get("track_thresholds")),
         )
         last_t = state.get("last_t")
         engine._last_t = None if last_t is None else float(last_t)
@@ -432,6 +455,7 @@ class IncidentEngine:
         track_ids: tuple[int, ...] = ()
         if cand.tracker_id is not None:
             track_ids = (int(cand.tracker_id[i]),)
+        scores = (float(cand.confidence[i]),)
         return Incident(
             id=self._id_factory(),
             category=category,
@@ -448,7 +472,12 @@ class IncidentEngine:
             ref_anchor=point,
             ref_width=box[2] - box[0],
             track_ids=track_ids,
+            scores=scores,
+            confirmed=self._confirms(object_class, scores),
         )
+
+    def _confirms(self, object_class: ObjectClass, scores: tuple[float, ...]) -> bool:
+        return self.score_rule is None or self.score_rule.confirms(object_class, scores)
 
     def _start_t(self, zone: Zone, cand: Detections, i: int, t: float) -> float:
         """``t``, or the detection's ``since`` where that is earlier, after the last damage point and not
@@ -473,6 +502,9 @@ class IncidentEngine:
             math.hypot(inc.anchor[0] - inc.ref_anchor[0], inc.anchor[1] - inc.ref_anchor[1]),
         )
         conf = float(cand.confidence[i])
+        inc.scores = (*inc.scores, conf)[-SCORE_HISTORY:]
+        if not inc.confirmed:
+            inc.confirmed = self._confirms(inc.object_class, inc.scores)
         if conf > inc.best_confidence:
             inc.best_confidence = conf
             inc.best_bbox = box
@@ -540,6 +572,12 @@ class IncidentEngine:
         self._open.remove(inc)
         if inc.fired:
             events.append(IncidentEvent("closed", replace(inc), end_t, reason))
+
+
+def _score_rule(thresholds: Any) -> TrackScoreRule | None:
+    if thresholds is None:
+        return None
+    return TrackScoreRule({str(k): float(v) for k, v in dict(thresholds).items()})
 
 
 __all__ = ["STATE_VERSION", "EndReason", "Incident", "IncidentEngine", "IncidentEvent"]

@@ -6,7 +6,7 @@ frame detections (+ what the stationary-object finder adds) ─► tracker (when
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
@@ -16,6 +16,7 @@ import numpy.typing as npt
 
 from detector.evidence.writer import EvidenceWriter, FrameRing
 from detector.incidents.engine import Incident, IncidentEngine, IncidentEvent
+from detector.incidents.track_score import TrackScoreRule
 from detector.model.obstructions import ObstructionFinder
 from detector.model.postprocess import drop_nested
 from detector.model.tracking import Tracker
@@ -47,6 +48,9 @@ class PipelineContext:
     model: ModelRef
     source_uri: str
     mode: Mode
+    track_thresholds: Mapping[str, float] | None = None
+    """Per-class track thresholds of the model (its card's ``confidence``) when its detections were taken
+    at ``min_score``: incidents fire only once their track score reaches them. None: every detection counts."""
 
 
 class CameraPipeline:
@@ -66,8 +70,13 @@ class CameraPipeline:
         self.context = context
         config = context.config
         self.zones = CameraZones(config, context.width, context.height)
+        score_rule = None if context.track_thresholds is None else TrackScoreRule(context.track_thresholds)
         self.engine = engine or IncidentEngine(
-            self.zones, wall_clock=context.wall_clock, max_gap_s=config.max_gap_s, id_namespace=config.id
+            self.zones,
+            wall_clock=context.wall_clock,
+            max_gap_s=config.max_gap_s,
+            id_namespace=config.id,
+            score_rule=score_rule,
         )
         self.geolocator = Geolocator.from_config(config, context.width, context.height)
         self.grid_index = config.grid_index()

@@ -26,6 +26,8 @@ class AnalysisItem:
 
 class Analyser(Protocol):
     model: ModelRef
+    track_thresholds: dict[str, float] | None
+    """Per-class track thresholds of the detections (``detector.incidents.track_score``); None: each counts."""
     crop_model: Any
     """What judges the stationary-object finder's regions on crops (``detector.model.obstructions``), if any."""
 
@@ -39,6 +41,7 @@ class ModelAnalyser:
         self.detector = detector
         self.crop_model = detector
         self.model = ModelRef(name=detector.name, sha256=detector.sha256)
+        self.track_thresholds: dict[str, float] | None = detector.track_thresholds
 
     def analyse(self, items: Sequence[AnalysisItem]) -> list[Detections]:
         result: list[Detections] = self.detector.predict([item.image for item in items])
@@ -65,6 +68,7 @@ class ReplayAnalyser:
             self.times.append(entry.t)
             self.detections.append(entry.detections)
         meta_model = replay.meta.model or {}
+        self.track_thresholds = replay.meta.thresholds
         self.model = ModelRef(
             name=str(meta_model.get("name") or "replay"), sha256=str(meta_model.get("sha256") or "")[:64]
         )

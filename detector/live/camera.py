@@ -26,7 +26,7 @@ import json
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -75,6 +75,7 @@ class CameraRuntime:
         *,
         model: ModelRef,
         crop_model: CropModel | None = None,
+        track_thresholds: Mapping[str, float] | None = None,
         state_dir: Path,
         analysis_fps: float,
         saved_state: str | None = None,
@@ -91,6 +92,7 @@ class CameraRuntime:
         self.uri = redact(self.source)
         self.model = model
         self.crop_model = crop_model
+        self.track_thresholds = track_thresholds
         self.state_dir = state_dir
         self.evidence = EvidenceWriter(state_dir) if evidence else None
         self._mono = mono_clock
@@ -167,6 +169,7 @@ class CameraRuntime:
             model=self.model,
             source_uri=self.uri,
             mode="live",
+            track_thresholds=self.track_thresholds,
         )
 
     def _pipeline(self, width: int, height: int, engine: IncidentEngine | None = None) -> CameraPipeline:

@@ -182,6 +182,7 @@ def run_live(request: LiveRequest, *, stop: threading.Event | None = None) -> in
                 config,
                 model=analyser.model,
                 crop_model=analyser.crop_model,
+                track_thresholds=analyser.track_thresholds,
                 state_dir=request.state_dir,
                 analysis_fps=request.analysis_fps,
                 saved_state=spool.load_state(config.id),

@@ -26,6 +26,9 @@ def run_detect(video: Path, out: Path, *, model: Path | None, sample_fps: float 
         "height": source.height,
         "classes": list(MODEL_CLASSES),
         "model": {"name": detector.name, "sha256": detector.sha256},
+        # Every box above min_score is written; a replay judges tracks by these thresholds, as live does.
+        "min_score": detector.min_score,
+        "thresholds": detector.track_thresholds,
         "sample_fps": rate,
     }
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -73,6 +73,24 @@ class DetectionsMeta(BaseModel):
     height: int | None = Field(default=None, gt=0, le=16384)
     classes: list[str] | None = None
     model: dict[str, Any] | None = None
+    thresholds: dict[str, Annotated[float, Field(gt=0, le=1, strict=False)]] | None = Field(
+        default=None,
+        description="Per-class track thresholds the boxes are to be judged by (their model card's confidence): "
+        "the file holds every box above min_score, and an incident fires only once the median of its recent "
+        "scores reaches its class's threshold. Absent: every box counts (a file filtered per frame).",
+    )
+    min_score: dict[str, Annotated[float, Field(gt=0, le=1, strict=False)]] | None = Field(
+        default=None, description="Per-class lowest score written (informational)."
+    )
+
+    @field_validator("thresholds", "min_score")
+    @classmethod
+    def _class_names(cls, value: dict[str, float] | None) -> dict[str, float] | None:
+        if value is not None:
+            unknown = sorted(set(value) - set(CLASSES))
+            if unknown:
+                raise ValueError(f"unknown class {brief(unknown[0])}; expected one of {list(CLASSES)}")
+        return value
 
     @field_validator("model")
     @classmethod

@@ -153,6 +153,10 @@ class ObstructionFinder:
         if self.model is not None:
             self.crops_inferred += 1
             found = self.model.predict([crop])[0]
+            # One look at a crop forms no track: only a box at the track threshold names the region.
+            confident = getattr(self.model, "confident", None)
+            if confident is not None:
+                found = confident(found)
             if len(found):
                 shifted = found.xyxy + np.array([ox, oy, ox, oy], dtype=np.float64)
                 on_region = iou_matrix(shifted, np.array([region.xyxy]))[:, 0] >= COVERED_IOU

@@ -69,7 +69,19 @@ class _CardFields(BaseModel):
         Discriminator(_confidence_form),
     ] = Field(
         default=DEFAULT_CONFIDENCE,
-        description="Detection threshold: one number for every class, or {stall: …, laundry: …, structure: …}.",
+        description="Track threshold: an incident fires once the median of its recent scores reaches it. "
+        "One number for every class, or {stall: …, laundry: …, structure: …}.",
+    )
+    min_score: (
+        Annotated[
+            Annotated[float, Field(gt=0, le=1), Tag("single")] | Annotated[_ClassConfidence, Tag("per_class")],
+            Discriminator(_confidence_form),
+        ]
+        | None
+    ) = Field(
+        default=None,
+        description="Lowest score of a box that starts or continues a track, at most the class's confidence. "
+        "Absent: the confidence itself.",
     )
 
 
@@ -97,6 +109,11 @@ class ModelCard:
     created: str
     imgsz: int
     confidence: float | Mapping[str, float]
+    min_score: float | Mapping[str, float] | None = None
+
+
+def _plain(value: Any) -> Any:
+    return value.model_dump() if isinstance(value, BaseModel) else value
 
 
 def read_card(path: Path) -> ModelCard:
@@ -118,7 +135,8 @@ def read_card(path: Path) -> ModelCard:
         weights=(path.parent / fields.weights).resolve(),
         created=created,
         imgsz=fields.imgsz,
-        confidence=fields.confidence.model_dump() if isinstance(fields.confidence, BaseModel) else fields.confidence,
+        confidence=_plain(fields.confidence),
+        min_score=_plain(fields.min_score),
     )
 
 
@@ -162,6 +180,7 @@ class Detector:
         *,
         class_map: Mapping[str, str] | None = None,
         confidence: float | Mapping[str, float] = DEFAULT_CONFIDENCE,
+        min_score: float | Mapping[str, float] | None = None,
         imgsz: int = 640,
         device: str = "cpu",
         name: str | None = None,
@@ -196,13 +215,24 @@ class Detector:
             self.thresholds = class_thresholds(confidence)
         except ValueError as error:
             raise ModelError(str(error), field="confidence") from None
+        try:
+            self.min_scores = self.thresholds.copy() if min_score is None else class_thresholds(min_score)
+        except ValueError as error:
+            raise ModelError(str(error), field="min_score") from None
+        if np.any(self.min_scores > self.thresholds + 1e-9):
+            raise ModelError(
+                f"min_score {self.min_score} must not exceed the confidence {self.confidence} of its class",
+                field="min_score",
+            )
         self.imgsz = imgsz
         self.device = device
         self.name = name or weights.stem
 
     @classmethod
     def from_card(cls, card: ModelCard, **kwargs: Any) -> Detector:
-        kwargs.setdefault("confidence", card.confidence)
+        if "confidence" not in kwargs:  # the card's thresholds, with its min_score; a caller's own go alone
+            kwargs["confidence"] = card.confidence
+            kwargs.setdefault("min_score", card.min_score)
         kwargs.setdefault("imgsz", card.imgsz)
         return cls(card.weights, name=card.name, **kwargs)
 
@@ -217,19 +247,33 @@ class Detector:
             verbose=False,
         )
         found = [from_ultralytics(result, self.lookup) for result in results]
-        if np.all(self.thresholds == self.min_confidence):
+        if np.all(self.min_scores == self.min_confidence):
             return found
-        return [d[d.confidence >= self.thresholds[d.class_id]] for d in found]
+        return [d[d.confidence >= self.min_scores[d.class_id]] for d in found]
+
+    def confident(self, detections: Detections) -> Detections:
+        """The boxes at or above their class's track threshold (for a single look, where no track forms)."""
+        return detections[detections.confidence >= self.thresholds[detections.class_id]]
 
     @property
     def confidence(self) -> dict[str, float]:
-        """The threshold of each class, by name."""
+        """The track threshold of each class, by name (the card's ``confidence``)."""
         return {name: float(t) for name, t in zip(MODEL_CLASSES, self.thresholds, strict=True)}
 
     @property
+    def min_score(self) -> dict[str, float]:
+        """The lowest score of a box that starts or continues a track, by class name."""
+        return {name: float(t) for name, t in zip(MODEL_CLASSES, self.min_scores, strict=True)}
+
+    @property
+    def track_thresholds(self) -> dict[str, float]:
+        """What the incident engine's track score rule needs (``confidence``; boxes arrive at ``min_score``)."""
+        return self.confidence
+
+    @property
     def min_confidence(self) -> float:
-        """The lowest class threshold: what the model is asked for before per-class filtering."""
-        return float(self.thresholds.min())
+        """The lowest ``min_score``: what the model is asked for before per-class filtering."""
+        return float(self.min_scores.min())
 
     def predict_frames(self, frames: Iterable[FrameT]) -> Iterator[tuple[FrameT, Detections]]:
         """Predict over a stream of frames (objects with ``.image``) in small batches."""

@@ -6,6 +6,17 @@ Because a detection's match depends only on more confident ones, the precision, 
 detections of any higher threshold follow from that one pass. The chosen thresholds give the highest mean
 recall over the classes while every class keeps ``min_precision`` and all classes together raise at most
 ``max_false_per_image`` false detections per image.
+
+Those thresholds are *track* thresholds (``detector.incidents.track_score``): an incident fires once the
+median of its recent scores reaches its class's threshold. The false-detection budget is therefore counted
+per still image, which is per stationary track: only an object that stays for the dwell raises an alert,
+the median of a stationary look-alike's scores over the dwell is its typical score, and a still frame
+measures exactly that; a single frame that flickers above the threshold, which a per-frame count charged
+in full, no longer raises anything. Each class also gets a ``min_score``, the lowest score of a box that
+starts or continues a track: the lowest grid value at which at least ``MIN_SCORE_PRECISION`` of the boxes
+are right (no lower than ``MIN_SCORE_FLOOR``, never above the threshold). Boxes between it and the
+threshold raise nothing on their own; they let an object that hovers near the threshold be followed from
+its first sighting, and the precision floor keeps look-alikes from being followed into real incidents.
 """
 
 from __future__ import annotations
@@ -31,6 +42,10 @@ from zones.errors import InputError
 MIN_IOU = 0.5
 GRID = tuple(round(0.05 * step, 2) for step in range(1, 20))  # 0.05 … 0.95
 COLLECT_CONFIDENCE = min(GRID)
+MIN_SCORE_PRECISION = 0.5
+"""At least half of the boxes that start or continue a track hit an object."""
+MIN_SCORE_FLOOR = 0.25
+"""ByteTrack starts no track below 0.25 (its ``new_track_thresh``): lower boxes would follow nothing."""
 
 
 def match(found: Detections, truth_class: npt.NDArray[np.int64], truth_xyxy: npt.NDArray[np.float64]) -> Any:
@@ -111,7 +126,8 @@ def _predict_all(detector: Detector, paths: Sequence[Path], desc: str) -> list[t
         if image is None:
             raise InputError("cannot read image", file=str(path))
         [found] = detector.predict([np.asarray(image, dtype=np.uint8)])
-        done.append((path, found, image.shape[1], image.shape[0]))
+        # A still image is a stationary track whose scores are all this one: judged at the track threshold.
+        done.append((path, detector.confident(found), image.shape[1], image.shape[0]))
     return done
 
 
@@ -224,6 +240,27 @@ def choose_thresholds(
     return best[2]
 
 
+def choose_min_scores(
+    sightings: Sightings, thresholds: Sequence[float], fallback: Sequence[float] | None = None
+) -> tuple[float, ...]:
+    """Per class, the lowest grid value from ``MIN_SCORE_FLOOR`` up to its threshold whose boxes keep
+    ``MIN_SCORE_PRECISION``; a class without labelled objects keeps ``fallback`` (else its threshold)."""
+    chosen: list[float] = []
+    for class_id, threshold in enumerate(thresholds):
+        if not sightings.instances[class_id]:
+            kept = threshold if fallback is None else min(float(fallback[class_id]), threshold)
+            chosen.append(kept)
+            continue
+        pick = threshold
+        for value in (g for g in GRID if MIN_SCORE_FLOOR - 1e-9 <= g <= threshold + 1e-9):
+            stats = sightings.at(class_id, value)
+            if stats["hits"] + stats["false"] == 0 or stats["precision"] >= MIN_SCORE_PRECISION:
+                pick = value
+                break
+        chosen.append(pick)
+    return tuple(chosen)
+
+
 def calibrate(
     detector: Detector,
     data: Path,
@@ -233,6 +270,7 @@ def calibrate(
     negatives: Path | None = None,
     max_false_per_image: float = 0.03,
     min_precision: float = 0.8,
+    fallback_min_score: Sequence[float] | None = None,
 ) -> dict[str, Any]:
     """Thresholds per class and what they give on the split: the report of ``streetwatch calibrate``.
 
@@ -244,11 +282,16 @@ def calibrate(
     chosen = choose_thresholds(
         sightings, max_false_per_image=max_false_per_image, min_precision=min_precision, fallback=fallback
     )
+    min_scores = choose_min_scores(sightings, chosen, fallback_min_score)
     per_class: dict[str, dict[str, Any]] = {}
     for class_id, (name, threshold) in enumerate(zip(MODEL_CLASSES, chosen, strict=True)):
         stats = sightings.at(class_id, threshold)
+        low = sightings.at(class_id, min_scores[class_id])
         per_class[name] = {
             "threshold": threshold,
+            "min_score": min_scores[class_id],
+            "min_score_precision": round(float(low["precision"]), 4),
+            "min_score_recall": round(float(low["recall"]), 4) if sightings.instances[class_id] else None,
             "precision": round(float(stats["precision"]), 4),
             "recall": round(float(stats["recall"]), 4) if sightings.instances[class_id] else None,
             "false_per_image": round(float(stats["false_per_image"]), 4),
@@ -256,6 +299,7 @@ def calibrate(
         }
     return {
         "confidence": dict(zip(MODEL_CLASSES, chosen, strict=True)),
+        "min_score": dict(zip(MODEL_CLASSES, min_scores, strict=True)),
         "per_class": per_class,
         "false_per_image": round(sum(float(c["false_per_image"]) for c in per_class.values()), 4),
         "false_counted_on": "negatives" if negatives is not None else split,

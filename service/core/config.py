@@ -4,6 +4,9 @@ Examples: ``STREETWATCH_DATABASE_URL=postgresql://sw@db/sw``, ``STREETWATCH_MODE
 ``STREETWATCH_SECRET_KEY=…``, ``STREETWATCH_WEBHOOK_ALLOW_PRIVATE=1``,
 ``STREETWATCH_DEADLINES_S='{"street_vending": 3600}'``, ``STREETWATCH_EVIDENCE_DIR=/srv/audits``.
 
+Accountability: ``STREETWATCH_ACCESS_LOG_DAYS=365`` (access-log retention), ``STREETWATCH_SIGNING_KEY`` (the
+Ed25519 key that signs case bundles: PEM text or a PEM file's path; by default made on first start).
+
 Map tiles (the pages' basemap; none by default, and then the maps are a plain scale view):
 ``STREETWATCH_TILE_URL='https://tile.openstreetmap.org/{z}/{x}/{y}.png'`` (an XYZ template; ``{s}`` in
 the first host label for subdomains), ``STREETWATCH_TILE_ATTRIBUTION='© OpenStreetMap contributors'``
@@ -157,6 +160,17 @@ class Settings(BaseSettings):
     tile_attribution: str = Field(default="", max_length=512, description="Attribution shown on the map (text).")
     tile_gcj02: bool = Field(
         default=False, description="The basemap is drawn in GCJ-02 (Chinese basemaps): shift positions when drawn."
+    )
+    access_log_days: int = Field(
+        default=365, ge=1, le=100 * 366, description="Keep access-log rows this many days; older ones are purged."
+    )
+    access_log_purge_every_s: float = Field(
+        default=3600.0, gt=0, le=7 * 24 * 3600, description="How often the service purges the access log."
+    )
+    signing_key: str | None = Field(
+        default=None,
+        description="Ed25519 private key that signs case bundles: PEM text, or the path of a PEM file. "
+        "Unset: made on first start and kept beside the SQLite database (PostgreSQL: in the database).",
     )
 
     @field_validator("database_url")

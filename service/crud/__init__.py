@@ -3,6 +3,15 @@ owns, except ``ingest_alert`` which owns its transactions because it retries the
 
 Callers use ``from service import crud`` and ``crud.<name>``; the names are re-exported here."""
 
+from service.crud.access_log import (
+    ACCESS_ACTIONS,
+    AccessLogFilter,
+    list_access_log,
+    purge_access_log,
+    record_access,
+)
+from service.crud.assessment import assess
+from service.crud.bundle import case_bundle, config_in_force
 from service.crud.cameras import (
     SNAPSHOT_TYPES,
     PreconditionFailed,
@@ -60,11 +69,13 @@ from service.crud.webhooks import (
 )
 
 __all__ = [
+    "ACCESS_ACTIONS",
     "CLEAN_SNAPSHOT",
     "EARTH_RADIUS_M",
     "EVIDENCE_TYPES",
     "SNAPSHOT_TYPES",
     "VERDICTS",
+    "AccessLogFilter",
     "CaseFilter",
     "EvidenceFile",
     "IngestOutcome",
@@ -75,13 +86,16 @@ __all__ = [
     "add_case_photo",
     "add_webhook",
     "apply_action",
+    "assess",
     "camera_config_history",
     "camera_config_public",
     "canonical_json",
+    "case_bundle",
     "case_detail",
     "case_public",
     "change_public",
     "changes_after",
+    "config_in_force",
     "create_token",
     "distance_m",
     "escalate_due_reminders",
@@ -93,6 +107,7 @@ __all__ = [
     "is_overdue",
     "iso_week",
     "last_change_seq",
+    "list_access_log",
     "list_camera_configs",
     "list_cameras",
     "list_cases",
@@ -102,7 +117,9 @@ __all__ = [
     "ping",
     "precision_by_week",
     "principal_for_token",
+    "purge_access_log",
     "put_camera_config",
+    "record_access",
     "record_camera_status",
     "reminder_tally",
     "reminders_due",

@@ -10,6 +10,8 @@
   const precisionBody = document.querySelector("#precision tbody");
   const detail = document.getElementById("detail");
   const mapBox = document.getElementById("map");
+  // The assessment is for supervisors and admins (the page and its API refuse the others).
+  document.getElementById("assessment-link").hidden = !["supervisor", "admin"].includes(document.body.dataset.role);
   form.elements.category.append(...Object.entries(CATEGORY).map(([value, text]) => el("option", { value, text })));
   let selected = null;
   // What the operator has drawn or picked for a case under review, kept across live re-renders.

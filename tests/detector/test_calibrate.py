@@ -128,15 +128,23 @@ def test_calibrate_command_reports_thresholds_it_can_back(small_set: Path) -> No
     assert report["false_per_image"] <= limits["max_false_per_image"] + 1e-9
     for name, row in report["per_class"].items():
         assert row["threshold"] == report["confidence"][name]
+        assert row["min_score"] == report["min_score"][name]
+        assert 0.25 <= row["min_score"] <= row["threshold"], (name, row)
         if row["instances"]:
             assert row["precision"] >= limits["min_precision"] or math.isclose(row["recall"], 0.0)
+            # Boxes that start or continue a track: at least half of them right, and they find no less.
+            assert row["min_score_precision"] >= 0.5 or row["min_score"] == row["threshold"], (name, row)
+            assert row["min_score_recall"] >= row["recall"], (name, row)
     assert (report["images"], report["negative_images"], report["false_counted_on"]) == (12, 6, "negatives")
     # Not vacuous: the shipped model finds labelled objects on these renders.
     assert sum(row["recall"] * row["instances"] for row in report["per_class"].values() if row["instances"]) >= 3
     text = run_cli("calibrate", "--data", small_set / "data.yaml", "--negatives", small_set / "negatives" / "images")
     assert text.returncode == 0, text.stderr
-    expected_line = "confidence: {" + ", ".join(f"{k}: {v}" for k, v in report["confidence"].items()) + "}"
-    assert text.stdout.strip().splitlines()[-1] == expected_line
+    expected_lines = [
+        f"{key}: {{" + ", ".join(f"{k}: {v}" for k, v in report[key].items()) + "}"
+        for key in ("confidence", "min_score")
+    ]
+    assert text.stdout.strip().splitlines()[-2:] == expected_lines
 
 
 @pytest.mark.parametrize(

@@ -160,13 +160,17 @@ def test_load_detector_reports_its_backend(
 def test_model_card_confidence(
     tmp_path: Path, confidence_line: str, expected: float | dict[str, float] | None, error: str | None
 ) -> None:
+    check_card_field(tmp_path, confidence_line, "confidence", expected, error)
+
+
+def check_card_field(tmp_path: Path, lines: str, field: str, expected: object, error: str | None) -> None:
     card = tmp_path / "card.yaml"
-    card.write_text(f"name: m\nweights: m.pt\ncreated: 2026-11-27\n{confidence_line}\n")
+    card.write_text(f"name: m\nweights: m.pt\ncreated: 2026-11-27\n{lines}\n")
     if error:
         with pytest.raises(ModelError, match=f"^{re.escape(str(card))}: {re.escape(error)}"):
             read_card(card)
     else:
-        assert read_card(card).confidence == expected
+        assert getattr(read_card(card), field) == expected
 
 
 def test_per_class_thresholds_keep_what_each_class_threshold_keeps() -> None:
@@ -234,3 +238,44 @@ def test_weights_given_run_with_the_card_beside_them(
     (tmp_path / "camera.yaml").write_text("id: cam\n")  # not a card: no weights
     detector = load_detector(weights, backend="pytorch")
     assert (detector.confidence, detector.imgsz) == (expected_confidence, expected_imgsz)
+
+
+@pytest.mark.parametrize(
+    ("lines", "expected", "error"),
+    [
+        ("confidence: 0.65", None, None),
+        ("confidence: 0.65\nmin_score: 0.4", 0.4, None),
+        (
+            "confidence: 0.65\nmin_score: {stall: 0.4, laundry: 0.3, structure: 0.45}",
+            {"stall": 0.4, "laundry": 0.3, "structure": 0.45},
+            None,
+        ),
+        ("confidence: 0.65\nmin_score: 0", None, "min_score: Input should be greater than 0"),
+        ("confidence: 0.65\nmin_score: {stall: 0.4}", None, "min_score.laundry: Field required"),
+    ],
+)
+def test_model_card_min_score(tmp_path: Path, lines: str, expected: object, error: str | None) -> None:
+    check_card_field(tmp_path, lines, "min_score", expected, error)
+
+
+def test_detector_refuses_a_min_score_above_its_threshold(untrained_model: Path) -> None:
+    with pytest.raises(ModelError, match=r"min_score: .*must not exceed"):
+        Detector(untrained_model, confidence=0.5, min_score={"stall": 0.6, "laundry": 0.3, "structure": 0.3})
+
+
+def test_min_score_asks_the_model_for_more_and_confident_keeps_the_thresholds() -> None:
+    """Boxes come down to min_score (a track starts or continues on them); ``confident`` is the per-image
+    view at the track thresholds, exactly what a detector without a min_score returns."""
+    from detector.training.scenes import render_scene
+
+    card = default_card()
+    images = [render_scene(seed, 960, 540)[0] for seed in (1_500_001, 1_500_002, 1_500_008, 1_500_010)]
+    low = Detector.from_card(card, confidence=0.6, min_score=0.3, backend="pytorch")
+    plain = Detector.from_card(card, confidence=0.6, backend="pytorch")
+    assert (low.min_confidence, low.track_thresholds["stall"], low.min_score["stall"]) == (0.3, 0.6, 0.3)
+    got, wanted = low.predict(images), plain.predict(images)
+    assert sum(map(len, got)) > sum(map(len, wanted))  # not vacuous: min_score lets more boxes through
+    for mine, theirs in zip(got, wanted, strict=True):
+        assert mine.confidence.min(initial=1.0) >= 0.3
+        kept = low.confident(mine)
+        np.testing.assert_allclose(kept.xyxy, theirs.xyxy, atol=0.01)

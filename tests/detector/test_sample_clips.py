@@ -12,7 +12,9 @@ import numpy as np
 import pytest
 
 from detector.audit.sample_clips import SAMPLES_DIR, compare, read_alerts, sample_clips
+from detector.model.wrapper import class_thresholds, default_card
 from tests.conftest import run_cli, screenshot_page
+from zones.detections import MODEL_CLASSES
 
 SAMPLES = SAMPLES_DIR
 CLIPS = [clip.name for clip in sample_clips(SAMPLES)]
@@ -72,6 +74,13 @@ def test_detect_then_replay_reproduces_the_audit(tmp_path: Path) -> None:
     detections = tmp_path / "detections.jsonl"
     done = run_cli("detect", video, "--out", detections, "--sample-fps", "1")
     assert done.returncode == 0, done.stderr
+    # The file holds every box above min_score and names the track thresholds a replay must judge them by.
+    meta = json.loads(detections.read_text(encoding="utf-8").splitlines()[0])["meta"]
+    card_thresholds = class_thresholds(default_card().confidence)
+    assert meta["thresholds"] == {name: float(v) for name, v in zip(MODEL_CLASSES, card_thresholds, strict=True)}
+    lines = detections.read_text(encoding="utf-8").splitlines()[1:]
+    boxes = [d for line in lines for d in json.loads(line)["detections"]]
+    assert all(d["conf"] >= meta["min_score"][d["class"]] - 1e-6 for d in boxes)
     replayed = _audit(clip, tmp_path / "replayed", "--detections-from", detections)
 
     def key(alert: dict[str, Any]) -> tuple[Any, ...]:

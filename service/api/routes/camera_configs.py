@@ -26,6 +26,7 @@ from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
 
 from service import crud
+from service.api.access import AccessLogDep, AccessRecorder
 from service.api.deps import (
     ERROR_RESPONSES,
     CameraPrincipal,
@@ -249,13 +250,17 @@ def _put(
     if_match: int | Literal["*"] | None,
     actor: Principal,
     now: datetime,
+    access: AccessRecorder,
 ) -> tuple[CameraConfigVersion, bool]:
     for attempt in range(3):
         try:
             with db.writing() as session:
-                return crud.put_camera_config(
+                row, changed = crud.put_camera_config(
                     session, camera_id=camera_id, config=config, if_match=if_match, actor=actor, now=now
                 )
+                if changed:
+                    access.add(session, actor, "config.change", f"camera/{camera_id}/config", f"version {row.version}")
+                return row, changed
         except IntegrityError:  # a concurrent PUT took the same version number: read again
             if attempt == 2:
                 raise
@@ -295,6 +300,7 @@ def put_camera_config(
     db: DbDep,
     now: NowDep,
     response: Response,
+    access: AccessLogDep,
     if_match: Annotated[
         str | None,
         Header(
@@ -307,7 +313,7 @@ def put_camera_config(
     expected = _if_match(if_match)
     if isinstance(expected, int) and expected > MAX_CONFIG_VERSION:
         raise crud.PreconditionFailed(f"camera {camera_id}'s config has no version {expected}")
-    row, _changed = _put(db, camera_id, config, expected, principal, now)
+    row, _changed = _put(db, camera_id, config, expected, principal, now, access)
     return _config_response(row, response)
 
 

@@ -10,6 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
 
 from service import crud
+from service.api.access import AccessLogDep
 from service.api.deps import (
     ERROR_RESPONSES,
     CaseFilterDep,
@@ -113,9 +114,11 @@ def get_evidence(
     principal: ReaderPrincipal,
     session: SessionDep,
     settings: SettingsDep,
+    access: AccessLogDep,
 ) -> Response:
     case = crud.get_case(session, case_id=case_id, actor=principal)
     found = crud.evidence_file(session, case=case, index=index, evidence_dir=settings.evidence_dir)
+    access(principal, "evidence.read", f"case/{case.id}/evidence/{index}", detail=case.evidence[index]["kind"])
     headers = {"X-Content-Type-Options": "nosniff", "Cache-Control": "private, max-age=3600"}
     if found.path is not None:
         return FileResponse(found.path, media_type=found.content_type, headers=headers)

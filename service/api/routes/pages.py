@@ -15,6 +15,7 @@ from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from service import crud
+from service.api.access import AccessLogDep
 from service.api.deps import (
     SESSION_COOKIE,
     DbDep,
@@ -23,6 +24,7 @@ from service.api.deps import (
     ReaderPrincipal,
     ReviewerPrincipal,
     SettingsDep,
+    SupervisorPrincipal,
     client_address,
     get_throttle,
 )
@@ -81,7 +83,7 @@ def login_page(
 
 
 @router.post("/login", response_class=HTMLResponse)
-async def login(request: Request, db: DbDep, settings: SettingsDep) -> Response:
+async def login(request: Request, db: DbDep, settings: SettingsDep, access: AccessLogDep) -> Response:
     form = parse_qs((await request.body()).decode("utf-8", "replace"), max_num_fields=10)
     token = (form.get("token") or [""])[0].strip()
     target = _safe_next((form.get("next") or [""])[0])
@@ -98,11 +100,13 @@ async def login(request: Request, db: DbDep, settings: SettingsDep) -> Response:
             principal = crud.principal_for_token(session, token=token)
     if principal is None:
         throttle.record_failure(client_address(request))
+        access(None, "login.failed", "/login")
         page = _render("login.html", next=target or "", error="Unknown or revoked token.")
         return HTMLResponse(page, status_code=401)
     if principal.role == "camera":
         page = _render("login.html", next=target or "", error="Camera tokens cannot open the pages.")
         return HTMLResponse(page, status_code=403)
+    access(principal, "login", "/login")
     response = RedirectResponse(target or _home_for(principal), status_code=303)
     response.set_cookie(
         SESSION_COOKIE,
@@ -144,6 +148,12 @@ def command_centre(principal: ReaderPrincipal, request: Request) -> Response:
 @router.get("/officer", response_class=HTMLResponse)
 def officer_page(principal: OfficerPrincipal, request: Request) -> Response:
     return _page("officer.html", principal, request)
+
+
+@router.get("/assessment", response_class=HTMLResponse)
+def assessment_page(principal: SupervisorPrincipal, request: Request) -> Response:
+    """The assessment table (考核) per team, grid, camera or category (supervisors, admins)."""
+    return _page("assessment.html", principal, request)
 
 
 @router.get("/setup/cameras/{camera_id}", response_class=HTMLResponse)

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 
 from service import crud
+from service.api.access import AccessLogDep
 from service.api.deps import ERROR_RESPONSES, AdminPrincipal, CurrentPrincipal, DbDep, NowDep, SessionDep
 from service.schemas import ErrorOut, TokenCreate, TokenCreated, TokenList, TokenPublic, WhoAmI
 
@@ -30,9 +31,12 @@ def list_tokens(principal: AdminPrincipal, session: SessionDep) -> TokenList:
     responses={**ERROR_RESPONSES, 422: {"model": ErrorOut}},
     summary="Create a token; the answer is the only place it is shown",
 )
-def create_token(body: TokenCreate, principal: AdminPrincipal, db: DbDep, now: NowDep) -> TokenCreated:
+def create_token(
+    body: TokenCreate, principal: AdminPrincipal, db: DbDep, now: NowDep, access: AccessLogDep
+) -> TokenCreated:
     with db.writing() as session:
         row, token = crud.create_token(session, role=body.role, name=body.name, team=body.team, now=now)
+        access.add(session, principal, "token.create", f"token/{row.id}", detail=f"{row.role} {row.name}")
         return TokenCreated(**TokenPublic.model_validate(row).model_dump(), token=token)
 
 
@@ -43,7 +47,13 @@ def create_token(body: TokenCreate, principal: AdminPrincipal, db: DbDep, now: N
     summary="Revoke a token (takes effect on its next request)",
 )
 def revoke_token(
-    token_id: Annotated[str, Path(max_length=36)], principal: AdminPrincipal, db: DbDep, now: NowDep
+    token_id: Annotated[str, Path(max_length=36)],
+    principal: AdminPrincipal,
+    db: DbDep,
+    now: NowDep,
+    access: AccessLogDep,
 ) -> TokenPublic:
     with db.writing() as session:
-        return TokenPublic.model_validate(crud.revoke_token(session, token_id=token_id, now=now))
+        row = crud.revoke_token(session, token_id=token_id, now=now)
+        access.add(session, principal, "token.revoke", f"token/{row.id}", detail=f"{row.role} {row.name}")
+        return TokenPublic.model_validate(row)
