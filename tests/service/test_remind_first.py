@@ -453,7 +453,8 @@ def _run_camera(path: Path, camera_id: str, lon: float, zone: list[list[float]],
 
 def test_records_from_a_real_run(sqlite_db_url: str, tmp_path: Path) -> None:
     """Two file-loop cameras under one `streetwatch run` (detections replayed, so no model is needed): the
-    goods in front of shop-left go in 20 s after the camera starts (its reminder gave it 30 s), those of shop-right stay."""
+    goods in front of shop-left go in 20 s after the camera starts (its reminder gave it 30 s), those of
+    shop-right stay."""
     from tests.conftest import STREETWATCH, make_test_video
 
     make_test_video(tmp_path / "clip.mp4", seconds=120, size="160x120", fps=10)  # outlasts the test
