@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any, Final
 
 import cv2
@@ -356,7 +357,7 @@ class StationaryFinder:
         frames = [before[y1:y2, x1:x2].astype(np.int16) for _, before in self._recent[-_SETTLE_FRAMES:]] + [now]
         if len(frames) <= _SETTLE_FRAMES:
             return False
-        return all(float(np.abs(b - a).mean()) <= _STILL_DIFF for a, b in zip(frames, frames[1:], strict=False))
+        return all(float(np.abs(b - a).mean()) <= _STILL_DIFF for a, b in pairwise(frames))
 
     def _hold_new(self, small: Image, t: float) -> None:
         assert self._static_since is not None and self._long_since is not None and self._long is not None

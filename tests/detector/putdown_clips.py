@@ -118,9 +118,9 @@ def frames(case: PutDown) -> Iterator[tuple[float, Image, Box | None]]:
     noise = np.random.default_rng(3)
     t = 0.0
     while t < case.duration_s:
-        objs = []
+        objs: list[Obj] = []
         present = thing is not None and case.t0 <= t and (case.t1 is None or t < case.t1)
-        if present:
+        if present and thing is not None:
             objs.append(thing)
         for mover in movers:
             at = mover.at(t)

@@ -124,7 +124,7 @@ def test_time_runs_on_frame_timestamps_only() -> None:
     def run(repeat: bool) -> list[tuple[int, tuple[float, ...], float]]:
         rng = np.random.default_rng(2)
         finder = StationaryFinder(320, 180)
-        out = []
+        out: list[tuple[int, tuple[float, ...], float]] = []
         for t in np.arange(0.0, 40.0, 1.0):
             image = street.copy()
             if t >= 5:
