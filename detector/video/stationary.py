@@ -25,8 +25,11 @@ Why these rules:
   (their look is taken anew) and the caller is told (``scene_changed``).
 - People who stand still for a while are found like objects; their regions keep stirring (``restless``)
   where a thing put down does not, which lets the caller leave them out.
-- Shadows: MOG2 marks pixels that are a darker copy of the background as shadow (127), which never
-  count as foreground, so a shadow sweeping over the pavement raises nothing.
+- Shadows: MOG2 marks pixels that are a darker copy of the background as shadow (127). They count as
+  shadow only where the ground's texture shows through them (``_foreground``): a shadow sweeping over the
+  pavement raises nothing, while a black bag on light paving (to MOG2 a darker copy of it too) is found.
+- A held region whose look changed once and then keeps still (the person who stood beside a bag walked
+  off, the bag tipped over) is found again as it is now (``_settled``): its old look would keep it restless.
 - Small or thin blobs (rain streaks, compression noise) are removed by an opening and a minimum area.
 - The models run on a small copy of the frame (``width`` pixels wide): a few milliseconds per frame.
 """
@@ -34,6 +37,7 @@ Why these rules:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any, Final
@@ -140,7 +144,8 @@ class _Held:
     background: Image
     ghost: bool
     held_t: float
-    """When it was held (its pixels had stayed ``min_stay_s`` by then)."""
+    """When it (or the region it was found again from, see ``_settled``) was held: its pixels had stayed
+    ``min_stay_s`` by then."""
     stirs: list[float] = field(default_factory=list)
     """What stays here is the bare street where something stood when the models started or that the
     long-term model had absorbed before it left: followed like an object (so it is not found again
@@ -222,7 +227,6 @@ class StationaryFinder:
             return FinderStep([], scene_changed=False)
         long_background = cv2.cvtColor(self._long.getBackgroundImage(), cv2.COLOR_BGR2GRAY)
         small, grey = self._match_exposure(small, grey, long_background)
-        short_background = cv2.cvtColor(self._short.getBackgroundImage(), cv2.COLOR_BGR2GRAY)
         dt = t - self._last_t
         self._last_t = t
         long_fg = _foreground(
@@ -231,7 +235,12 @@ class StationaryFinder:
         # Capped so that one sighting never outweighs the background (see _models): at sparse sampling a
         # passer-by seen in one frame must not become short-term background.
         short_rate = min(_rate(dt, self.settings.short_tau_s), _MAX_SHORT_RATE)
-        short_fg = _foreground(self._short.apply(small, learningRate=short_rate), grey, short_background)
+        short = self._short
+        short_fg = _foreground(
+            short.apply(small, learningRate=short_rate),
+            grey,
+            lambda: cv2.cvtColor(short.getBackgroundImage(), cv2.COLOR_BGR2GRAY),
+        )
         if float(long_fg.mean()) >= self.settings.scene_change_fraction:
             self._relearn(small, t)
             return FinderStep(self.regions(), scene_changed=True)
@@ -387,12 +396,14 @@ class StationaryFinder:
             box = (x, y, x + w, y + h)
             inside = part[y : y + h, x : x + w]
             ghost = _is_ghost(small, background, box, inside)
-            first_seen = self._first_seen(box, inside, t)
+            first_seen, held_t = self._first_seen(box, inside, t), t
             for released_box, released_held_t in released:
                 if _overlap(box, released_box):
                     # What stays of a released region stood there when that region was held; before that,
-                    # what stood there was something else as well (the person who brought the bag).
+                    # what stood there was something else as well (the person who brought the bag). A
+                    # region released again keeps that time.
                     first_seen = max(first_seen, released_held_t)
+                    held_t = min(held_t, released_held_t)
             neighbour = None if ghost else self._touching(box)
             if neighbour is not None:
                 # The rest of an object already held (someone stood in front of this part until now).
@@ -415,7 +426,7 @@ class StationaryFinder:
                 look=small[y : y + h, x : x + w].astype(np.int16),
                 background=background[y : y + h, x : x + w].astype(np.int16),
                 ghost=ghost,
-                held_t=t,
+                held_t=held_t,
             )
             # How still it kept while it stayed, from the frames already seen: known as soon as it is held.
             held.stirs = [
@@ -482,7 +493,7 @@ def _is_ghost(small: Image, background: Image, box: tuple[int, int, int, int], i
     return _boundary_edges(grey_now, box, inside) < _boundary_edges(grey_model, box, inside)
 
 
-def _foreground(labels: Image, grey: Image, background: Image) -> BoolMap:
+def _foreground(labels: Image, grey: Image, background: Image | Callable[[], Image]) -> BoolMap:
     """MOG2's foreground, plus its shadow pixels where the background's texture does not show through.
 
     MOG2 calls a pixel shadow when it is a darker copy of the background (same colour, 0.5-1 times as
@@ -497,7 +508,16 @@ def _foreground(labels: Image, grey: Image, background: Image) -> BoolMap:
     shadow = labels == _SHADOW
     if not shadow.any():
         return foreground
-    return foreground | (shadow & ~_texture_shows_through(grey, background))
+    model = background() if callable(background) else background
+    # Only around the shadow pixels (a person's shadow is a small part of the frame): the window's margin more.
+    x, y, w, h = cv2.boundingRect(shadow.astype(np.uint8))
+    margin = _TEXTURE_WINDOW // 2
+    height, width = grey.shape[:2]
+    x1, y1 = max(0, x - margin), max(0, y - margin)
+    x2, y2 = min(width, x + w + margin), min(height, y + h + margin)
+    through = _texture_shows_through(grey[y1:y2, x1:x2], model[y1:y2, x1:x2])
+    foreground[y1:y2, x1:x2] |= shadow[y1:y2, x1:x2] & ~through
+    return foreground
 
 
 def _texture_shows_through(grey: Image, background: Image) -> BoolMap:
