@@ -62,7 +62,7 @@ _MAX_SHORT_RATE: Final = 0.25  # < 1 - _BACKGROUND_RATIO would never absorb; at 
 MIN_STIR_FRAMES: Final = 2  # looks compared before a region's restlessness is given
 _STIR_FRAMES: Final = 9  # frames over which a held region's restlessness is judged (median: passers-by drop out)
 _RIM: Final = 2  # analysis pixels on either side of a region's outline where the ghost test reads edges
-_RELOOK_DIFF: Final = 10.0  # mean grey levels from its look beyond which a held region is no longer as held
+_RELOOK_DIFF: Final = 10.0  # mean grey levels from its look and its background beyond which a region changed
 _STILL_DIFF: Final = 3.0  # mean grey levels frame to frame within which a region keeps still (camera noise)
 _SETTLE_FRAMES: Final = 3  # consecutive still frame pairs after which a changed region is taken as it is now
 _GAIN_DEADBAND: Final = 0.03  # exposure differences this small are left to the models' own tolerance
@@ -340,10 +340,12 @@ class StationaryFinder:
             now = small[y1:y2, x1:x2].astype(np.int16)
             like_object = float(np.abs(now - held.look).mean())
             like_background = float(np.abs(now - held.background).mean())
+            # Neither its look nor the street behind it: what is there changed (and, once settled, is taken anew).
+            changed = min(like_object, like_background) > _RELOOK_DIFF
+            if not held.ghost and changed and self._settled(held.box, now):
+                self._released.append((held.box, held.held_t))
+                continue  # found again, as it is now, by _hold_new on this frame
             if like_object <= like_background:
-                if not held.ghost and like_object > _RELOOK_DIFF and self._settled(held.box, now):
-                    self._released.append((held.box, held.held_t))
-                    continue  # found again, as it is now, by _hold_new on this frame
                 held.last_seen_t = t
                 held.stirs = [*held.stirs[-(_STIR_FRAMES - 1) :], like_object]
             elif t - held.last_seen_t > self.settings.grace_s:
