@@ -11,7 +11,8 @@ libx264, GOP 50 (like a street camera). Measured in one run on the same machine:
   frame, reusing detections of unchanged frames, and all of them off (the audit before issue #7,
   except that the model's warm-up now counts as loading, outside ``processing_s``);
 - the same audit with every zone opting in to ``sidewalk_obstruction`` (issue #16): what the
-  stationary-object finder and its crop inferences cost;
+  stationary-object finder and its crop inferences cost, beside the same in-process audit without it
+  (back to back), and timed inside the run (issue #25: the finder's share of the processing time);
 - decoding every frame with OpenCV (what any tool pays before analysing anything);
 - ultralytics predicting every frame, the naive approach: timed on the first ``naive_frames`` frames
   (decode + predict each) and scaled to the whole clip;
@@ -175,13 +176,54 @@ def _figures(summary: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def finder_variant(video: Path, out: Path, camera: Path) -> dict[str, Any]:
+    """The in-process audit with the finder, and the seconds spent in it: the stationary-object finder's own
+    update (``finder_s``) and all of judging its regions (``obstructions_s``: the update plus the crop
+    inferences of the default and the people-and-vehicles models). Timed inside the run, so its share of
+    ``processing_s`` is free of the machine's run-to-run spread that the with/without pair carries."""
+    from detector.model.obstructions import ObstructionFinder
+    from detector.video.stationary import StationaryFinder
+
+    spent = {"finder_s": 0.0, "obstructions_s": 0.0}
+    update, detections = StationaryFinder.update, ObstructionFinder.detections
+
+    def timed(name: str, method: Any) -> Any:
+        def call(*args: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return method(*args)
+            finally:
+                spent[name] += time.perf_counter() - started
+
+        return call
+
+    StationaryFinder.update = timed("finder_s", update)  # type: ignore[method-assign]
+    ObstructionFinder.detections = timed("obstructions_s", detections)  # type: ignore[method-assign]
+    try:
+        summary = audit_variant(video, out, camera=camera)
+    finally:
+        StationaryFinder.update = update  # type: ignore[method-assign]
+        ObstructionFinder.detections = detections  # type: ignore[method-assign]
+    processing = float(summary["processing_s"])
+    return {
+        **_figures(summary),
+        "processing_s": processing,
+        **{name: round(value, 3) for name, value in spent.items()},
+        "finder_share_of_processing": round(spent["finder_s"] / processing, 4),
+        "obstructions_share_of_processing": round(spent["obstructions_s"] / processing, 4),
+    }
+
+
 def run(naive_frames: int = 50, duration_s: float = DURATION_S, *, static: bool = True) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="sw-bench-") as tmp:
         work = Path(tmp)
         video = make_clip(work / "street_1080p.mp4", duration_s)
         summary, wall = streetwatch_audit(video, work / "audit")
         ablations = {name: _figures(audit_variant(video, work / name, **s)) for name, s in ABLATIONS.items()}
-        finder = _figures(audit_variant(video, work / "finder", camera=obstruction_camera(work / "finder.yaml")))
+        # With and without the finder in-process, back to back, on the same camera otherwise.
+        without = _figures(audit_variant(video, work / "without_finder"))
+        finder = finder_variant(video, work / "finder", obstruction_camera(work / "finder.yaml"))
+        finder["realtime_factor_without_finder"] = without["realtime_factor"]
         still = None
         if static:
             still_clip = make_static_clip(work / "still_1080p.mp4", duration_s)

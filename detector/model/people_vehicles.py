@@ -30,7 +30,7 @@ from zones.errors import ModelError
 
 logger = logging.getLogger("streetwatch.people_vehicles")
 
-CARD = MODELS_DIR / "distractors" / "streetwatch-people-vehicles-v1.yaml"
+CARD = MODELS_DIR / "distractors" / "streetwatch-people-vehicles-v2.yaml"
 CLASSES = ("person", "bicycle", "car", "motorcycle", "bus", "truck")
 
 

@@ -12,7 +12,7 @@ were tried: the COCO model finds almost nothing from above, 21 boxes on 108 imag
 
 ``python -m detector.training.distractors slice COCO.pt OUT.pt``, ``… render OUT --train N --val N``,
 ``… train OUT/data.yaml --start SLICED.pt``; the recipe as run is in the model card
-``models/distractors/streetwatch-people-vehicles-v1.yaml``.
+``models/distractors/streetwatch-people-vehicles-v2.yaml``.
 """
 
 from __future__ import annotations

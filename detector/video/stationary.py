@@ -25,8 +25,11 @@ Why these rules:
   (their look is taken anew) and the caller is told (``scene_changed``).
 - People who stand still for a while are found like objects; their regions keep stirring (``restless``)
   where a thing put down does not, which lets the caller leave them out.
-- Shadows: MOG2 marks pixels that are a darker copy of the background as shadow (127), which never
-  count as foreground, so a shadow sweeping over the pavement raises nothing.
+- Shadows: MOG2 marks pixels that are a darker copy of the background as shadow (127). They count as
+  shadow only where the ground's texture shows through them (``_foreground``): a shadow sweeping over the
+  pavement raises nothing, while a black bag on light paving (to MOG2 a darker copy of it too) is found.
+- A held region whose look changed once and then keeps still (the person who stood beside a bag walked
+  off, the bag tipped over) is found again as it is now (``_settled``): its old look would keep it restless.
 - Small or thin blobs (rain streaks, compression noise) are removed by an opening and a minimum area.
 - The models run on a small copy of the frame (``width`` pixels wide): a few milliseconds per frame.
 """
@@ -34,7 +37,9 @@ Why these rules:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any, Final
 
 import cv2
@@ -47,12 +52,19 @@ from zones.errors import InputError
 Image = npt.NDArray[Any]  # uint8 frames; int16 copies where looks are compared
 BoolMap = npt.NDArray[np.bool_]
 
-_FOREGROUND: Final = 255  # MOG2's label for foreground (127 is shadow)
+_FOREGROUND: Final = 255  # MOG2's label for foreground
+_SHADOW: Final = 127  # and for shadow: a darker copy of the background (see _foreground)
+_TEXTURE_WINDOW: Final = 7  # analysis pixels: the window in which a shadow's texture is compared
+_SHADOW_NCC: Final = 0.5  # correlation of frame and background above which a darker pixel is shadow
+_PLAIN_STD: Final = 2.0  # grey levels of texture (standard deviation in the window) below which ground is plain
 _BACKGROUND_RATIO: Final = 0.7
 _MAX_SHORT_RATE: Final = 0.25  # < 1 - _BACKGROUND_RATIO would never absorb; at 0.25 two sightings do
 MIN_STIR_FRAMES: Final = 2  # looks compared before a region's restlessness is given
 _STIR_FRAMES: Final = 9  # frames over which a held region's restlessness is judged (median: passers-by drop out)
 _RIM: Final = 2  # analysis pixels on either side of a region's outline where the ghost test reads edges
+_RELOOK_DIFF: Final = 10.0  # mean grey levels from its look and its background beyond which a region changed
+_STILL_DIFF: Final = 3.0  # mean grey levels frame to frame within which a region keeps still (camera noise)
+_SETTLE_FRAMES: Final = 3  # consecutive still frame pairs after which a changed region is taken as it is now
 _GAIN_DEADBAND: Final = 0.03  # exposure differences this small are left to the models' own tolerance
 
 
@@ -131,6 +143,9 @@ class _Held:
     look: Image
     background: Image
     ghost: bool
+    held_t: float
+    """When it (or the region it was found again from, see ``_settled``) was held: its pixels had stayed
+    ``min_stay_s`` by then."""
     stirs: list[float] = field(default_factory=list)
     """What stays here is the bare street where something stood when the models started or that the
     long-term model had absorbed before it left: followed like an object (so it is not found again
@@ -160,6 +175,7 @@ class StationaryFinder:
     _static_since: npt.NDArray[np.float64] | None = None
     _static_last: npt.NDArray[np.float64] | None = None
     _held: list[_Held] = field(default_factory=list)
+    _released: list[tuple[tuple[int, int, int, int], float]] = field(default_factory=list)  # (box, held_t)
     _recent: list[tuple[float, Image]] = field(default_factory=list)  # the last analysed small frames
     _next_id: int = 1
     _seed: Image | None = None
@@ -209,14 +225,22 @@ class StationaryFinder:
         if self._long is None or self._short is None or self._last_t is None:
             self._start(small, t)
             return FinderStep([], scene_changed=False)
-        small = self._match_exposure(small, grey)
+        long_background = cv2.cvtColor(self._long.getBackgroundImage(), cv2.COLOR_BGR2GRAY)
+        small, grey = self._match_exposure(small, grey, long_background)
         dt = t - self._last_t
         self._last_t = t
-        long_fg = self._long.apply(small, learningRate=_rate(dt, self.settings.long_tau_s)) == _FOREGROUND
+        long_fg = _foreground(
+            self._long.apply(small, learningRate=_rate(dt, self.settings.long_tau_s)), grey, long_background
+        )
         # Capped so that one sighting never outweighs the background (see _models): at sparse sampling a
         # passer-by seen in one frame must not become short-term background.
         short_rate = min(_rate(dt, self.settings.short_tau_s), _MAX_SHORT_RATE)
-        short_fg = self._short.apply(small, learningRate=short_rate) == _FOREGROUND
+        short = self._short
+        short_fg = _foreground(
+            short.apply(small, learningRate=short_rate),
+            grey,
+            lambda: cv2.cvtColor(short.getBackgroundImage(), cv2.COLOR_BGR2GRAY),
+        )
         if float(long_fg.mean()) >= self.settings.scene_change_fraction:
             self._relearn(small, t)
             return FinderStep(self.regions(), scene_changed=True)
@@ -241,19 +265,18 @@ class StationaryFinder:
             if not held.ghost
         ]
 
-    def _match_exposure(self, small: Image, grey: Image) -> Image:
-        """The frame scaled to the long-term background's exposure.
+    @staticmethod
+    def _match_exposure(small: Image, grey: Image, background: Image) -> tuple[Image, Image]:
+        """The frame (and its grey copy) scaled to the long-term background's exposure (``background``, grey).
 
         The gain is the median of frame / background over all pixels: a global change of light (dusk, a
         cloud, auto-exposure) moves every pixel by the same factor, while a shadow or an object moves
         only the pixels it covers, which the median ignores as long as they are fewer than half.
         """
-        assert self._long is not None
-        model_grey = cv2.cvtColor(self._long.getBackgroundImage(), cv2.COLOR_BGR2GRAY).astype(np.float32)
-        gain = float(np.median(grey.astype(np.float32) / np.maximum(model_grey, 8.0)))
+        gain = float(np.median(grey.astype(np.float32) / np.maximum(background.astype(np.float32), 8.0)))
         if abs(gain - 1.0) < _GAIN_DEADBAND or gain <= 0:
-            return small
-        return cv2.convertScaleAbs(small, alpha=1.0 / gain)
+            return small, grey
+        return cv2.convertScaleAbs(small, alpha=1.0 / gain), cv2.convertScaleAbs(grey, alpha=1.0 / gain)
 
     def _models(self) -> tuple[cv2.BackgroundSubtractorMOG2, cv2.BackgroundSubtractorMOG2]:
         made = []
@@ -317,6 +340,11 @@ class StationaryFinder:
             now = small[y1:y2, x1:x2].astype(np.int16)
             like_object = float(np.abs(now - held.look).mean())
             like_background = float(np.abs(now - held.background).mean())
+            # Neither its look nor the street behind it: what is there changed (and, once settled, is taken anew).
+            changed = min(like_object, like_background) > _RELOOK_DIFF
+            if not held.ghost and changed and self._settled(held.box, now):
+                self._released.append((held.box, held.held_t))
+                continue  # found again, as it is now, by _hold_new on this frame
             if like_object <= like_background:
                 held.last_seen_t = t
                 held.stirs = [*held.stirs[-(_STIR_FRAMES - 1) :], like_object]
@@ -326,8 +354,25 @@ class StationaryFinder:
             kept.append(held)
         self._held = kept
 
+    def _settled(self, box: tuple[int, int, int, int], now: Image) -> bool:
+        """Whether a held region has kept still over its last frames (while no longer looking as when held).
+
+        A region's look is taken when it is held; when what is there changes once and then keeps still (the
+        person who stood beside a bag walks off, the bag tips over), the old look no longer fits and the
+        region would stay restless, never reported. Such a region is released without forgetting its
+        pixels: ``_hold_new`` finds at once what still stays there, with its box and look as they are now
+        (and the incident goes on: incidents are keyed by place). A person standing there keeps stirring
+        from frame to frame, and is not released.
+        """
+        x1, y1, x2, y2 = box
+        frames = [before[y1:y2, x1:x2].astype(np.int16) for _, before in self._recent[-_SETTLE_FRAMES:]] + [now]
+        if len(frames) <= _SETTLE_FRAMES:
+            return False
+        return all(float(np.abs(b - a).mean()) <= _STILL_DIFF for a, b in pairwise(frames))
+
     def _hold_new(self, small: Image, t: float) -> None:
         assert self._static_since is not None and self._long_since is not None and self._long is not None
+        released, self._released = self._released, []
         stayed = (t - np.nan_to_num(self._static_since, nan=math.inf)) >= self.settings.min_stay_s
         for held in self._held:
             x1, y1, x2, y2 = held.box
@@ -353,7 +398,14 @@ class StationaryFinder:
             box = (x, y, x + w, y + h)
             inside = part[y : y + h, x : x + w]
             ghost = _is_ghost(small, background, box, inside)
-            first_seen = self._first_seen(box, inside, t)
+            first_seen, held_t = self._first_seen(box, inside, t), t
+            for released_box, released_held_t in released:
+                if _overlap(box, released_box):
+                    # What stays of a released region stood there when that region was held; before that,
+                    # what stood there was something else as well (the person who brought the bag). A
+                    # region released again keeps that time.
+                    first_seen = max(first_seen, released_held_t)
+                    held_t = min(held_t, released_held_t)
             neighbour = None if ghost else self._touching(box)
             if neighbour is not None:
                 # The rest of an object already held (someone stood in front of this part until now).
@@ -376,6 +428,7 @@ class StationaryFinder:
                 look=small[y : y + h, x : x + w].astype(np.int16),
                 background=background[y : y + h, x : x + w].astype(np.int16),
                 ghost=ghost,
+                held_t=held_t,
             )
             # How still it kept while it stayed, from the frames already seen: known as soon as it is held.
             held.stirs = [
@@ -440,6 +493,50 @@ def _is_ghost(small: Image, background: Image, box: tuple[int, int, int, int], i
     grey_now = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
     grey_model = cv2.cvtColor(background, cv2.COLOR_BGR2GRAY)
     return _boundary_edges(grey_now, box, inside) < _boundary_edges(grey_model, box, inside)
+
+
+def _foreground(labels: Image, grey: Image, background: Image | Callable[[], Image]) -> BoolMap:
+    """MOG2's foreground, plus its shadow pixels where the background's texture does not show through.
+
+    MOG2 calls a pixel shadow when it is a darker copy of the background (same colour, 0.5-1 times as
+    bright). A dark object on light ground is that too: a black bag on paving (gamma-encoded, black cloth
+    comes out at about half the paving's grey) was 83-93 % shadow on a real pavement clip, and never found.
+    A shadow darkens, it does not replace: the ground's texture (joints, grain, stains) shows through it.
+    So a shadow pixel stays shadow only where frame and background correlate over a small window
+    (normalised cross-correlation, as in the texture-based shadow tests of Sanin et al. 2012), or, where
+    the background there is plain, where the frame is plain too.
+    """
+    foreground = labels == _FOREGROUND
+    shadow = labels == _SHADOW
+    if not shadow.any():
+        return foreground
+    model = background() if callable(background) else background
+    # Only around the shadow pixels (a person's shadow is a small part of the frame): the window's margin more.
+    x, y, w, h = cv2.boundingRect(shadow.astype(np.uint8))
+    margin = _TEXTURE_WINDOW // 2
+    height, width = grey.shape[:2]
+    x1, y1 = max(0, x - margin), max(0, y - margin)
+    x2, y2 = min(width, x + w + margin), min(height, y + h + margin)
+    through = _texture_shows_through(grey[y1:y2, x1:x2], model[y1:y2, x1:x2])
+    foreground[y1:y2, x1:x2] |= shadow[y1:y2, x1:x2] & ~through
+    return foreground
+
+
+def _texture_shows_through(grey: Image, background: Image) -> BoolMap:
+    """Per pixel: whether ``grey`` there is the background's texture (correlated with it, or as plain as it)."""
+    frame, model = grey.astype(np.float32), background.astype(np.float32)
+    window = (_TEXTURE_WINDOW, _TEXTURE_WINDOW)
+    mean_f, mean_b = cv2.blur(frame, window), cv2.blur(model, window)
+    var_f = cv2.blur(frame * frame, window) - mean_f * mean_f
+    var_b = cv2.blur(model * model, window) - mean_b * mean_b
+    covariance = cv2.blur(frame * model, window) - mean_f * mean_b
+    plain = _PLAIN_STD * _PLAIN_STD
+    correlated = covariance >= _SHADOW_NCC * np.sqrt(np.maximum(var_f * var_b, 1e-6))
+    return np.where(var_b >= plain, correlated, var_f < plain)
+
+
+def _overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
 
 
 def _union(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> tuple[int, int, int, int]:

@@ -2,7 +2,8 @@
 
 The judgement rule on the finder's regions with stand-in models (which verdict wins where), then the
 shipped people-and-vehicles model itself: on rendered things put down on the pavement (a car, a person:
-found; a cabinet, goods, a planter: not) and on a real photograph.
+found; a cabinet, goods, a planter, dark goods: not) and on real photographs (the bus and the people of
+ultralytics' bus.jpg, both people of zidane.jpg).
 """
 
 from __future__ import annotations
@@ -119,6 +120,8 @@ def _first_frame(thing: str) -> tuple[npt.NDArray[np.uint8], Box]:
         ("cabinet", False),
         ("goods", False),
         ("planter", False),
+        ("black-bag", False),
+        ("dark-tarp", False),
     ],
 )
 def test_shipped_model_on_rendered_things_on_the_pavement(thing: str, is_person_or_vehicle: bool) -> None:
@@ -131,25 +134,40 @@ def test_shipped_model_on_rendered_things_on_the_pavement(thing: str, is_person_
     )
 
 
-def test_shipped_model_on_a_real_photograph() -> None:
-    """ultralytics' own bus.jpg (a real street photograph): the three people walking past the bus. (The bus
-    itself is not found: the model card's known limits.)"""
+# Real photographs that ultralytics ships, with the boxes of the people and vehicles in them (the full COCO
+# yolov8n's at 0.25, checked by eye): the model must find each at the finder's crop around it (issue #25).
+BUS = {
+    "bus": [23, 232, 806, 758],
+    "person walking, left": [49, 398, 246, 903],
+    "person walking, right": [670, 392, 809, 877],
+    "person walking, middle": [221, 406, 345, 857],
+}
+ZIDANE = {"person, left": [122, 198, 1114, 710], "person, right": [749, 42, 1142, 712]}
+
+
+@pytest.mark.parametrize(
+    ("photo", "name", "box"),
+    [pytest.param("bus.jpg", name, box, id=f"bus.jpg-{name}") for name, box in BUS.items()]
+    + [pytest.param("zidane.jpg", name, box, id=f"zidane.jpg-{name}") for name, box in ZIDANE.items()],
+)
+def test_shipped_model_on_real_photographs_at_the_finders_crop(photo: str, name: str, box: list[int]) -> None:
     import cv2
     import ultralytics
 
-    image = cv2.imread(str(Path(ultralytics.__file__).parent / "assets" / "bus.jpg"))
+    image = cv2.imread(str(Path(ultralytics.__file__).parent / "assets" / photo))
     assert image is not None
-    people = np.array([[48, 398, 245, 902], [670, 380, 810, 875], [221, 405, 344, 857]], dtype=np.float64)
-    boxes = _model().find(image)
-    best = iou_matrix(people, boxes).max(axis=1) if len(boxes) else np.zeros(len(people))
-    assert (best >= 0.5).all(), f"IoU with each person: {best.round(2)}"
+    truth = tuple(float(v) for v in box)
+    crop, (left, top) = _crop(image, truth)  # type: ignore[arg-type]
+    boxes = _model().find(crop) + np.array([left, top, left, top], dtype=np.float64)
+    overlap = iou_matrix(boxes, np.array([truth]))[:, 0] if len(boxes) else np.zeros(0)
+    assert bool((overlap >= COVERED_IOU).any()), f"{name}: boxes {boxes.round().tolist()}, IoU {overlap}"
 
 
 @pytest.mark.parametrize(
     ("change", "file", "field", "reason"),
     [
         ({"confidence": 7}, "card.yaml", "confidence", "less than or equal to 1"),
-        ({"sha256": "0" * 64}, "streetwatch-people-vehicles-v1.pt", "sha256", "do not match"),
+        ({"sha256": "0" * 64}, "streetwatch-people-vehicles-v2.pt", "sha256", "do not match"),
         ({"weights": "missing.pt"}, "missing.pt", None, "not found"),
         ({"name": None}, "card.yaml", "name", "valid string"),
     ],

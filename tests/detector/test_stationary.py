@@ -1,6 +1,6 @@
-"""The stationary-object finder on rendered street clips (issue #16): an object put down is found within
-5 s of the finder's own dwell with its box; passers-by, light ramps, shadow sweeps and people standing
-still are not obstructions."""
+"""The stationary-object finder on rendered street clips (issues #16, #25): an object put down, dark ones
+included, is found within 5 s of the finder's own dwell with its box; passers-by, light ramps, shadow
+sweeps and people standing still are not obstructions."""
 
 from __future__ import annotations
 
@@ -36,6 +36,11 @@ def _objects(case: PutDown) -> list[tuple[float, Detections, tuple[float, float,
         pytest.param(PutDown(thing="cabinet"), True, id="cabinet-put-down"),
         pytest.param(PutDown(thing="goods", t1=60.0), True, id="goods-put-out-and-taken-in"),
         pytest.param(PutDown(thing="planter", step_s=4.0), True, id="planter-at-audit-stride-4s"),
+        # Dark things: a darker copy of the ground to MOG2's shadow test (issue #25); found because the
+        # ground's texture does not show through them.
+        pytest.param(PutDown(thing="black-bag"), True, id="black-bag-on-light-paving"),
+        pytest.param(PutDown(thing="dark-goods", on="road"), True, id="dark-goods-on-grey-asphalt"),
+        pytest.param(PutDown(thing="dark-tarp", gain=lambda t: 0.5 - t / 900), True, id="dark-tarp-in-dusk-light"),
         pytest.param(PutDown(thing=None), False, id="passers-by-only"),
         pytest.param(PutDown(thing=None, gain=lambda t: 0.55 + t / 120), False, id="brightness-ramp"),
         pytest.param(PutDown(thing=None, gain=lambda t: 1.0 if t < 40 else 0.6), False, id="brightness-jump"),
@@ -119,7 +124,7 @@ def test_time_runs_on_frame_timestamps_only() -> None:
     def run(repeat: bool) -> list[tuple[int, tuple[float, ...], float]]:
         rng = np.random.default_rng(2)
         finder = StationaryFinder(320, 180)
-        out = []
+        out: list[tuple[int, tuple[float, ...], float]] = []
         for t in np.arange(0.0, 40.0, 1.0):
             image = street.copy()
             if t >= 5:
