@@ -292,7 +292,7 @@ class ViewCheck:
         hold = self.settings.leave_s if finding == "online" else self.settings.enter_s
         if self._candidate_count >= 2 and t - self._candidate_since >= hold:
             self.status = finding
-            self.since = t
+            self.since = self._candidate_since  # when it was first seen, not when it was believed
             self._candidate = None
 
 
@@ -301,9 +301,17 @@ def _equalised(gray: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
     return np.asarray(cv2.equalizeHist(gray), dtype=np.uint8)
 
 
+_WORDS: dict[ViewStatus, str] = {
+    "online": "sound",
+    "view_moved": "moved (shifted or turned against the reference view)",
+    "obstructed": "covered over most of the view",
+    "blurred": "out of focus",
+}
+
+
 @dataclass
 class ViewStretch:
-    """A stretch of video whose view was not ``online`` (for the audit's ``summary.json`` warnings)."""
+    """A stretch of video whose view was not ``online``."""
 
     status: ViewStatus
     start_s: float
@@ -312,16 +320,36 @@ class ViewStretch:
 
 @dataclass
 class ViewLog:
-    """The stretches of a ``ViewCheck``'s statuses over a video."""
+    """The stretches of a ``ViewCheck``'s statuses over a video (for the audit's ``summary.json`` warnings)."""
 
     stretches: list[ViewStretch] = field(default_factory=list)
 
-    def note(self, status: ViewStatus, t: float, since: float | None) -> None:
+    def note(self, check: ViewCheck, t: float) -> None:
+        """After ``check.observe`` at ``t``."""
         open_stretch = self.stretches[-1] if self.stretches and self.stretches[-1].end_s is None else None
-        if open_stretch is not None and open_stretch.status == status:
+        if open_stretch is not None and open_stretch.status == check.status:
             return
-        at = since if since is not None else t
+        if open_stretch is None and check.status == "online":
+            return
+        at = check.since if check.since is not None else t
         if open_stretch is not None:
             open_stretch.end_s = at
-        if status != "online":
-            self.stretches.append(ViewStretch(status, at))
+        if check.status != "online":
+            self.stretches.append(ViewStretch(check.status, at))
+
+    def warnings(self, video: str) -> list[dict[str, object]]:
+        """One ``summary.json`` warning per stretch; ``to_s`` null when it lasted to the end."""
+        found: list[dict[str, object]] = []
+        for stretch in self.stretches:
+            until = "the end" if stretch.end_s is None else f"{stretch.end_s:.0f} s"
+            found.append(
+                {
+                    "video": video,
+                    "warning": stretch.status,
+                    "from_s": round(stretch.start_s, 1),
+                    "to_s": None if stretch.end_s is None else round(stretch.end_s, 1),
+                    "detail": f"the camera's view was {_WORDS[stretch.status]} from {stretch.start_s:.0f} s to "
+                    f"{until}: alerts of that stretch are marked camera_health and may be wrong or missing",
+                }
+            )
+        return found
