@@ -54,6 +54,7 @@ from service.core.db import Database, open_database
 from service.core.errors import Conflict
 from service.core.lifecycle import Action, next_status
 from service.core.security import Principal
+from service.crud import ingest as crud_ingest  # the module whose _log/_enqueue the crash tests replace
 from service.models import AlertRecordRow, Base, Case, OutboxMessage, WebhookDelivery, WebhookEndpoint
 from service.relay import Relay
 from service.schemas import ActionRequest
@@ -465,19 +466,19 @@ def outbox_machine(world: World) -> type[RuleBasedStateMachine]:
             if not case.dispatched:
                 point = "_log"  # no outbox row is written for an undispatched case
             before = outbox(self.w.db)
-            real = getattr(crud, point)
+            real = getattr(crud_ingest, point)
 
             def crash_after(*args: Any, **kwargs: Any) -> None:
                 real(*args, **kwargs)
                 args[0].flush()  # the rows really are in the transaction when it dies
                 raise Crash(point)
 
-            setattr(crud, point, crash_after)
+            setattr(crud_ingest, point, crash_after)
             try:
                 with pytest.raises(Crash):
                     ingest(self.w, closed(case.record))
             finally:
-                setattr(crud, point, real)
+                setattr(crud_ingest, point, real)
             self.w.counts["faults: ingest crash"] += 1
             self._expect_new(before, 0)
             with self.w.db.reading() as session:
@@ -776,7 +777,7 @@ def test_ingest_crash_before_commit_leaves_neither_case_change_nor_outbox_row(
     else:
         case_id, opened = dispatched(world)  # case.dispatched: one message, one delivery per endpoint
         record = closed(opened)
-    real = getattr(crud, point)
+    real = getattr(crud_ingest, point)
     reached: list[int] = []
 
     def crash_after(session: Any, *args: Any, **kwargs: Any) -> None:
@@ -787,7 +788,7 @@ def test_ingest_crash_before_commit_leaves_neither_case_change_nor_outbox_row(
         raise Crash(point)
 
     with monkeypatch.context() as patch:
-        patch.setattr(crud, point, crash_after)
+        patch.setattr(crud_ingest, point, crash_after)
         with pytest.raises(Crash):
             ingest(world, record)
     assert reached, f"{point} was never called"
