@@ -22,8 +22,9 @@ from service.core.lifecycle import (
     next_status,
 )
 from service.core.security import Principal
-from service.crud.common import _new_id, canonical_json
-from service.models import Case, CaseChange, OutboxMessage, WebhookDelivery, WebhookEndpoint
+from service.crud.common import canonical_json
+from service.crud.webhooks import queue_message
+from service.models import Case, CaseChange
 from service.schemas import (
     ActionRequest,
     CaseChangePublic,
@@ -97,6 +98,7 @@ def case_public(case: Case, *, now: datetime) -> CasePublic:
         created_at=case.created_at,
         updated_at=case.updated_at,
         repeat_of=case.repeat_of,
+        camera_health=case.camera_health,  # type: ignore[arg-type]
     )
 
 
@@ -226,26 +228,9 @@ def _enqueue(session: Session, case: Case, change: CaseChange, *, type_: str, no
             },
         }
     )
-    session.add(OutboxMessage(id=message_id, type=type_, team=case.team, case_id=case.id, payload=body, created_at=now))
-    session.flush()  # PostgreSQL checks the deliveries' foreign key per statement
-    endpoints = session.scalars(
-        select(WebhookEndpoint).where(WebhookEndpoint.team == case.team, WebhookEndpoint.disabled_at.is_(None))
-    ).all()
-    for endpoint in endpoints:
-        session.add(
-            WebhookDelivery(
-                id=_new_id(),
-                message_id=message_id,
-                endpoint_id=endpoint.id,
-                status="pending",
-                attempts=0,
-                failures=0,
-                retry_from=now,
-                next_attempt_at=now,
-                created_at=now,
-            )
-        )
-    return bool(endpoints)
+    return queue_message(
+        session, message_id=message_id, type_=type_, team=case.team, case_id=case.id, body=body, now=now
+    )
 
 
 def _touch(case: Case, now: datetime) -> None:

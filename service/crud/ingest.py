@@ -102,6 +102,7 @@ def _new_case(record: AlertRecord, *, now: datetime, settings: Settings) -> Case
         created_at=now,
         updated_at=now,
         version=1,
+        camera_health=record.camera_health,
     )
 
 

@@ -18,6 +18,33 @@ from service.schemas import MAX_URL_LENGTH, DeliveryPublic, WebhookPublic
 # ---- webhooks -------------------------------------------------------------------------------------
 
 
+def queue_message(
+    session: Session, *, message_id: str, type_: str, team: str, case_id: str | None, body: str, now: datetime
+) -> bool:
+    """Outbox: the message and one delivery per live endpoint of ``team``, in the caller's transaction.
+    Returns whether any delivery was queued."""
+    session.add(OutboxMessage(id=message_id, type=type_, team=team, case_id=case_id, payload=body, created_at=now))
+    session.flush()  # PostgreSQL checks the deliveries' foreign key per statement
+    endpoints = session.scalars(
+        select(WebhookEndpoint).where(WebhookEndpoint.team == team, WebhookEndpoint.disabled_at.is_(None))
+    ).all()
+    for endpoint in endpoints:
+        session.add(
+            WebhookDelivery(
+                id=_new_id(),
+                message_id=message_id,
+                endpoint_id=endpoint.id,
+                status="pending",
+                attempts=0,
+                failures=0,
+                retry_from=now,
+                next_attempt_at=now,
+                created_at=now,
+            )
+        )
+    return bool(endpoints)
+
+
 def add_webhook(
     session: Session, *, team: str, url: str, now: datetime, allow_private: bool
 ) -> tuple[WebhookEndpoint, str]:

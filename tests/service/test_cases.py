@@ -298,7 +298,7 @@ def test_case_public_shape_leaks_no_internals(server: LiveServer) -> None:
         "id", "status", "category", "object_class", "zone", "camera_id", "grid", "team", "location",
         "location_error_m", "confidence", "bbox", "evidence", "model", "source", "video_offset_s", "started_at",
         "alerted_at", "ended_at", "cleared_at", "due_at", "overdue", "filed_at", "dispatched_at", "handled_at",
-        "closed_at", "created_at", "updated_at", "repeat_of",
+        "closed_at", "created_at", "updated_at", "repeat_of", "camera_health",
     }  # fmt: skip
     assert case["source"] == {"uri": "rtsp://10.1.2.3:554/stream1", "frame": 7}
     assert "hunter2" not in json.dumps(case)
