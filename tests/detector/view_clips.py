@@ -3,6 +3,7 @@ looped, altered with OpenCV from the middle of the timeline (shifted, turned, co
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,3 +114,20 @@ class Timeline:
                 factor = 1 - 1.1 * x if x < 0.5 else 0.45 + 1.6 * (x - 0.5)
                 image = gain(factor, image)
             yield t, image
+
+
+def shift_second_half(clip: Path, out: Path, *, half_s: float, shift_px: int) -> Path:
+    """``clip`` with everything from ``half_s`` on shifted right by ``shift_px`` pixels (even: yuv420p), the
+    uncovered strip black, as a camera knocked sideways records it (H.264, a key frame every second)."""
+    filters = (
+        f"[0:v]split[a][b];[a]trim=0:{half_s},setpts=PTS-STARTPTS[first];"
+        f"[b]trim={half_s},setpts=PTS-STARTPTS,crop=iw-{shift_px}:ih:0:0,pad=iw+{shift_px}:ih:{shift_px}:0:black[second];"
+        "[first][second]concat=n=2:v=1[out]"
+    )
+    subprocess.run(
+        ["ffmpeg", "-loglevel", "error", "-y", "-i", str(clip), "-filter_complex", filters, "-map", "[out]",
+         "-c:v", "libx264", "-g", "25", "-pix_fmt", "yuv420p", str(out)],
+        check=True,
+        timeout=300,
+    )  # fmt: skip
+    return out
