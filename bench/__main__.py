@@ -36,8 +36,8 @@ def section_heading(title: str, detail: str | None = None) -> list[str]:
 
 
 BENCHES = (
-    "audit_throughput", "inference", "model_compare", "ingest", "live_capacity", "live_gate", "view_check", "ray_audit"
-)
+    "audit_throughput", "inference", "model_compare", "ingest", "live_capacity", "live_gate", "view_check", "ray_audit",
+)  # fmt: skip
 
 
 def _block(name: str, figures: dict[str, Any], command: str) -> str:

@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import cv2
+import numpy as np
 
 from detector.evidence.writer import EvidenceWriter, write_atomic
 from detector.incidents.engine import IncidentEngine
@@ -210,7 +211,7 @@ class CameraRuntime:
         path = self._view_path(width, height)
         if path.exists():
             reference = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
-            if reference is not None and view.seed(reference):
+            if reference is not None and view.seed(np.asarray(reference, dtype=np.uint8)):
                 self._view_saved = True
                 log.info("view.reference_restored camera=%s file=%s", self.id, path)
             else:

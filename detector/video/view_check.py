@@ -159,7 +159,7 @@ class ViewCheck:
         """Time of the last status change (None: online from the start)."""
         self.readings = 0
         self.last: ViewReading | None = None
-        self._orb = cv2.ORB_create(nfeatures=ORB_FEATURES)
+        self._orb = cv2.ORB_create(nfeatures=ORB_FEATURES)  # type: ignore[attr-defined]
         self._matcher = cv2.BFMatcher(cv2.NORM_HAMMING)
         self._learning: list[npt.NDArray[np.uint8]] = []
         self._learnt_at: float | None = None
@@ -265,8 +265,8 @@ class ViewCheck:
         good = [p[0] for p in pairs if len(p) == 2 and p[0].distance < _MATCH_RATIO * p[1].distance]
         if len(good) < self.settings.min_inliers:
             return None, None, len(good), rich
-        src = np.float32([keypoints[m.queryIdx].pt for m in good]).reshape(-1, 1, 2)
-        dst = np.float32([reference.keypoints[m.trainIdx].pt for m in good]).reshape(-1, 1, 2)
+        src = np.array([keypoints[m.queryIdx].pt for m in good], dtype=np.float32).reshape(-1, 1, 2)
+        dst = np.array([reference.keypoints[m.trainIdx].pt for m in good], dtype=np.float32).reshape(-1, 1, 2)
         matrix, mask = cv2.estimateAffinePartial2D(
             src, dst, method=cv2.RANSAC, ransacReprojThreshold=_RANSAC_PX, maxIters=2000, confidence=0.99
         )

@@ -27,7 +27,7 @@ OUTAGE_S = float(os.environ.get("STREETWATCH_OUTAGE_S", "45"))
 CYCLES = int(os.environ.get("STREETWATCH_OUTAGE_CYCLES", "3"))
 BACK_WITHIN_S = 30.0
 FAILED_LINE = re.compile(r"capture\.failed camera=cam-a \S+ what='([^']*)' error=(\S.*?) next_attempt_s=")
-WHOLE = [[0, 0], [1, 0], [1, 1], [0, 1]]
+WHOLE: list[list[float]] = [[0, 0], [1, 0], [1, 1], [0, 1]]
 
 
 def _live(tmp_path: Path, rtsp_extra: tuple[str, ...] = ()) -> tuple[LiveSystem, Path, tuple[str, str]]:

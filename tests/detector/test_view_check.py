@@ -73,9 +73,8 @@ def test_view_changes_are_found_and_undone(clip: Path) -> None:
         back = next((t for t, s in statuses if t >= timeline.undo_s and s == "online"), None)
         assert back is not None and back - timeline.undo_s <= WITHIN_S, f"{clip.name} {name}: {statuses}"
         assert {s for t, s in statuses if t >= back} == {"online"}
-        table.append(
-            f"{name}: {expected} after {found - timeline.change_s:.0f} s, online {back - timeline.undo_s:.0f} s after undo"
-        )
+        undone = back - timeline.undo_s
+        table.append(f"{name}: {expected} after {found - timeline.change_s:.0f} s, online {undone:.0f} s after undo")
     print(f"\n{clip.name}: " + "; ".join(table))
 
 
@@ -129,9 +128,20 @@ def test_audit_summary_names_the_stretch_the_view_moved(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     out = tmp_path / "out"
-    done = subprocess.run(
-        [STREETWATCH, "audit", str(moved), "--camera", str(clip.with_suffix(".camera.yaml")), "--out", str(out),
-         "--start-time", truth["start_time"], "--detections-from", str(replay)],
+    done = subprocess.run(  # fmt: skip
+        [
+            STREETWATCH,
+            "audit",
+            str(moved),
+            "--camera",
+            str(clip.with_suffix(".camera.yaml")),
+            "--out",
+            str(out),
+            "--start-time",
+            truth["start_time"],
+            "--detections-from",
+            str(replay),
+        ],
         capture_output=True,
         text=True,
         timeout=600,

@@ -19,7 +19,7 @@ Alteration = Callable[[Image], Image]
 def shift(fraction: float) -> Alteration:
     def apply(image: Image) -> Image:
         h, w = image.shape[:2]
-        matrix = np.float32([[1, 0, fraction * w], [0, 1, 0]])
+        matrix = np.array([[1, 0, fraction * w], [0, 1, 0]], dtype=np.float32)
         return np.asarray(cv2.warpAffine(image, matrix, (w, h), borderMode=cv2.BORDER_REFLECT), dtype=np.uint8)
 
     return apply
@@ -72,7 +72,7 @@ def frames(path: Path, step_s: float) -> list[Image]:
         if index / fps + 1e-6 >= due:
             ok, image = capture.retrieve()
             if ok:
-                out.append(image)
+                out.append(np.asarray(image, dtype=np.uint8))
             due += step_s
         index += 1
     capture.release()

@@ -33,7 +33,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.execute("DELETE FROM webhook_deliveries WHERE message_id IN (SELECT id FROM outbox_messages WHERE case_id IS NULL)")
+    op.execute(
+        "DELETE FROM webhook_deliveries WHERE message_id IN (SELECT id FROM outbox_messages WHERE case_id IS NULL)"
+    )
     op.execute("DELETE FROM outbox_messages WHERE case_id IS NULL")
     op.execute("DELETE FROM case_changes WHERE case_id IS NULL")
     with op.batch_alter_table("outbox_messages") as batch:
