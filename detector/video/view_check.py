@@ -10,7 +10,9 @@ apart (people passing through are not in a median), or a reference saved by an e
   rotation, scale) fitted with RANSAC (``cv2.estimateAffinePartial2D``), as in image registration:
   people and cars moving are outliers. The view moved when the transform carries the frame's points
   ``shift_fraction`` of the width or more, or turns it ``rotation_deg`` or more; also when the frame,
-  rich in features, matches the reference nowhere (it shows another place).
+  rich in features, matches the reference nowhere (it shows another place), but only for a reference that
+  frames of the same view do match (one learnt from a plain or noisy view does not: no match means nothing
+  there; a reference kept by an earlier run earns that trust at its first match).
 * **Obstructed**: on a grid of cells, contrast (standard deviation over mean) and edges (mean gradient
   over mean) both collapse against the reference's in at least ``covered_fraction`` of the cells that had
   texture in the reference: most of the view is covered by something flat and close to the lens.
@@ -164,6 +166,8 @@ class ViewCheck:
         self._learning: list[npt.NDArray[np.uint8]] = []
         self._learnt_at: float | None = None
         self._reference: _Reference | None = None
+        self._registrable = False
+        """Frames of the reference's own view match it: a frame that matches nowhere shows another place."""
         self._next_check: float | None = None
         self._candidate: ViewStatus | None = None
         self._candidate_since = 0.0
@@ -181,6 +185,7 @@ class ViewCheck:
         if gray.ndim != 2 or gray.shape[1] != WIDTH or gray.shape[0] < 16 or gray.dtype != np.uint8:
             return False
         self._reference = self._describe(gray)
+        self._registrable = False  # until a frame matches it
         return True
 
     def _describe(self, gray: npt.NDArray[np.uint8]) -> _Reference:
@@ -197,6 +202,8 @@ class ViewCheck:
         if len(self._learning) >= REFERENCE_FRAMES:
             median = np.median(np.stack(self._learning), axis=0).astype(np.uint8)
             self._reference = self._describe(median)
+            # Does a frame of this very view register against it? (Not on a plain or noisy view.)
+            self._registrable = self._register(self._learning[-1])[0] is not None
             self._learning.clear()
 
     # ------------------------------------------------------------------ checks
@@ -238,6 +245,8 @@ class ViewCheck:
         covered = float(collapsed[textured].mean()) if textured.any() else 0.0
         focus = _focus(gray) / max(reference.focus, 1e-9)
         shift, rotation, inliers, rich = self._register(gray)
+        if shift is not None and shift < settings.shift_fraction:
+            self._registrable = True
         finding: ViewStatus = "online"
         if covered >= settings.covered_fraction:
             finding = "obstructed"
@@ -246,7 +255,7 @@ class ViewCheck:
         elif shift is not None and rotation is not None:
             if shift >= settings.shift_fraction or abs(rotation) >= settings.rotation_deg:
                 finding = "view_moved"
-        elif rich:
+        elif rich and self._registrable:
             finding = "view_moved"  # plenty of features, none where the reference has them
         return ViewReading(
             t=t, finding=finding, shift=shift, rotation_deg=rotation, inliers=inliers, covered=covered, focus=focus

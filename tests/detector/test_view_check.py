@@ -164,3 +164,20 @@ def test_view_log_stretches() -> None:
     assert [(s.status, s.start_s, s.end_s) for s in log.stretches] == [("obstructed", 10.0, 30.0)]
     assert log.warnings("v.mp4")[0]["to_s"] == 30.0
     assert cv2 is not None
+
+
+@pytest.mark.parametrize(
+    ("name", "size", "sigma"),
+    [
+        pytest.param("sensor noise on a grey wall", (96, 160), 3.0, id="small noisy grey"),
+        pytest.param("a dark, noisy night view", (540, 960), 8.0, id="dark noise"),
+    ],
+)
+def test_a_plain_or_noisy_view_is_never_taken_for_moved(name: str, size: tuple[int, int], sigma: float) -> None:
+    rng = np.random.default_rng(3)
+    check = ViewCheck()
+    statuses = {
+        check.observe(np.clip(rng.normal(40 if "dark" in name else 120, sigma, (*size, 3)), 0, 255).astype(np.uint8), t)
+        for t in np.arange(0, 120, 2.0)
+    }
+    assert statuses == {"online"}, name
