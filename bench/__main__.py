@@ -35,7 +35,9 @@ def section_heading(title: str, detail: str | None = None) -> list[str]:
     return [f"## {stamp} — {title}", "", f"Machine: {machine()}" + (f"; {detail}" if detail else ""), ""]
 
 
-BENCHES = ("audit_throughput", "inference", "model_compare", "ingest", "live_capacity", "live_gate", "ray_audit")
+BENCHES = (
+    "audit_throughput", "inference", "model_compare", "ingest", "live_capacity", "live_gate", "view_check", "ray_audit",
+)  # fmt: skip
 
 
 def _block(name: str, figures: dict[str, Any], command: str) -> str:

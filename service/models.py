@@ -112,10 +112,13 @@ class Case(Base):
     reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)  # the reminder was written
     remind_deadline: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)  # reminded_at + remind_first_s
     mark: Mapped[str | None] = mapped_column(String(16), index=True)  # reminder_ignored | repeat
+    # The camera's status when the incident opened, when it was not online (the record's camera_health).
+    camera_health: Mapped[str | None] = mapped_column(String(16))
 
 
 class CaseChange(Base):
-    """Audit trail and change log: one row per transition or update of a case.
+    """Audit trail and change log: one row per transition or update of a case, and one per change of a
+    camera's status (``kind`` ``camera_health``, no case, ``camera_id`` set).
 
     ``seq`` orders the log for the SSE stream (clients resume with Last-Event-ID).
     """
@@ -123,7 +126,8 @@ class CaseChange(Base):
     __tablename__ = "case_changes"
 
     seq: Mapped[int] = mapped_column(AutoId, primary_key=True, autoincrement=True)
-    case_id: Mapped[str] = mapped_column(String(36), ForeignKey("cases.id"), index=True)
+    case_id: Mapped[str | None] = mapped_column(String(36), ForeignKey("cases.id"), index=True)
+    camera_id: Mapped[str | None] = mapped_column(String(64))
     at: Mapped[datetime]
     kind: Mapped[str] = mapped_column(String(16))  # created | action | cleared | reported | photo
     action: Mapped[str | None] = mapped_column(String(16))
@@ -161,6 +165,7 @@ class Camera(Base):
     frames_dropped: Mapped[int] = mapped_column(BigInteger, default=0)
     analysis_fps: Mapped[float | None] = mapped_column(Float)
     updated_at: Mapped[datetime]
+    last_error: Mapped[str | None] = mapped_column(String(500))
 
 
 class WebhookEndpoint(Base):
@@ -187,7 +192,8 @@ class OutboxMessage(Base):
     id: Mapped[str] = mapped_column(String(64), primary_key=True)  # msg_… = webhook-id
     type: Mapped[str] = mapped_column(String(32))
     team: Mapped[str] = mapped_column(String(64))
-    case_id: Mapped[str] = mapped_column(String(36), ForeignKey("cases.id"), index=True)
+    # None for a camera.health message (to the camera-health team's endpoints).
+    case_id: Mapped[str | None] = mapped_column(String(36), ForeignKey("cases.id"), index=True)
     payload: Mapped[str] = mapped_column(Text)  # exact body bytes (UTF-8) that get signed
     created_at: Mapped[datetime]
 

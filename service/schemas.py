@@ -115,6 +115,11 @@ class SourceOut(_Out):
     frame: int
 
 
+CameraHealthStatus = Literal["online", "offline", "view_moved", "obstructed", "blurred"]
+"""DESIGN §3.6: ``view_moved`` (shifted or turned against the reference view), ``obstructed`` (most of the
+view covered), ``blurred`` (out of focus)."""
+
+
 class CasePublic(_Out):
     id: str = Field(description="The alert record's id (UUID).")
     status: Status
@@ -159,6 +164,10 @@ class CasePublic(_Out):
         default=None,
         description="reminder_ignored: still there at the deadline; repeat: the place had a reminder within "
         "STREETWATCH_REMIND_REPEAT_DAYS, so none was sent.",
+    )
+    camera_health: CameraHealthStatus | None = Field(
+        default=None,
+        description="The camera's status when the incident opened, when it was not online: judge the case with care.",
     )
 
 
@@ -313,7 +322,8 @@ class PrecisionList(_Out):
 
 
 class CameraStatusIn(_In):
-    status: Literal["online", "offline"]
+    status: CameraHealthStatus
+    last_error: str | None = Field(default=None, max_length=500, description="Why the stream last failed, if it did.")
     last_frame_at: IsoDatetime | None = Field(default=None, description="Capture time of the newest frame.")
     frames_dropped: JsonInt = Field(
         default=0, ge=0, le=MAX_COUNT, description="Frames dropped since the worker started."
@@ -326,7 +336,8 @@ class CameraStatusIn(_In):
 
 class CameraPublic(_Out):
     id: str
-    status: Literal["online", "offline"]
+    status: CameraHealthStatus
+    last_error: str | None = Field(default=None, description="Why the stream last failed, if it did.")
     last_frame_at: datetime | None
     frames_dropped: int
     analysis_fps: float | None
@@ -335,6 +346,16 @@ class CameraPublic(_Out):
 
 class CameraList(_Out):
     items: list[CameraPublic]
+
+
+class CameraHealthEvent(_Out):
+    """A camera's status changed: the ``camera.health`` SSE event and webhook data."""
+
+    camera_id: str
+    status: CameraHealthStatus
+    previous: CameraHealthStatus | None = Field(description="The status before (None: first report).")
+    at: datetime
+    last_error: str | None
 
 
 # ---- tokens --------------------------------------------------------------------------------------
@@ -423,7 +444,7 @@ class DeliveryPublic(_Out):
     id: str
     message_id: str = Field(description="webhook-id header value.")
     type: str
-    case_id: str
+    case_id: str | None = Field(description="The case the message is about (None: a camera.health message).")
     endpoint_id: str
     team: str
     url: str

@@ -27,6 +27,10 @@ def _aware(value: datetime) -> datetime:
 AwareDatetime = Annotated[datetime, AfterValidator(_aware)]
 
 
+CameraHealth = Literal["offline", "view_moved", "obstructed", "blurred"]
+"""A camera status other than ``online`` (DESIGN §3.6): what an incident that opened then is marked with."""
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
@@ -144,6 +148,12 @@ class AlertRecord(_Strict):
     evidence: list[EvidenceItem] = Field(default_factory=list, max_length=16, description="Evidence files.")
     model: ModelRef = Field(description="Model that produced the detections.")
     source: SourceRef = Field(description="Video and frame of the best detection.")
+    # Unset, it stays out of the JSON, so that a record without it serialises byte for byte as before.
+    camera_health: CameraHealth | None = Field(
+        default=None,
+        exclude_if=_is_none,
+        description="The camera's status when the incident opened, only when it was not online (DESIGN §3.6).",
+    )
 
     def to_json_line(self) -> str:
         return self.model_dump_json()

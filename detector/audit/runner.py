@@ -43,6 +43,7 @@ from detector.video.sources import (
     open_fast_source,
     open_source,
 )
+from detector.video.view_check import ViewCheck, ViewLog
 from zones.alert import AlertRecord, ModelRef
 from zones.categories import CATEGORIES
 from zones.config import CameraConfig, load_camera_config
@@ -239,6 +240,9 @@ def _audit_one(
     )
     pipeline = CameraPipeline(context, evidence=evidence if source is not None else None, obstructions=obstructions)
     outcome = _VideoOutcome()
+    # Is the camera still looking at its street? Stretches where it was not are warnings, and their
+    # incidents are marked (camera_health).
+    view, view_log = (ViewCheck(), ViewLog()) if source is not None else (None, None)
 
     def emit(new_records: list[AlertRecord]) -> None:
         for record in new_records:
@@ -263,6 +267,10 @@ def _audit_one(
                     # Damaged data lies between the last analysed frame and this one: no incident is
                     # carried across it (DESIGN §3.4b); new incidents may start after it.
                     emit(pipeline.close_all(last_t))
+                if view is not None and view_log is not None and image is not None:
+                    status = view.observe(image, t)
+                    view_log.note(view, t)
+                    pipeline.camera_health = None if status == "online" else status
                 emit(pipeline.process(frame_index, t, detections, image))
                 if segment is None or segment.own_from <= t < segment.own_to:
                     outcome.frames_analysed += 1
@@ -291,6 +299,12 @@ def _audit_one(
         outcome.warnings = [
             {"video": str(video), "warning": "sidewalk_obstruction", "detail": problem}
             for problem in obstructions.warnings()
+        ]
+    if view_log is not None:
+        outcome.warnings += [
+            warning
+            for warning in view_log.warnings(str(video))
+            if segment is None or segment.own_from <= float(warning["from_s"]) < segment.own_to  # type: ignore[arg-type]
         ]
     if source is not None:
         outcome.duration_s = source.duration_s or source.report.last_t

@@ -20,7 +20,7 @@ from detector.incidents.track_score import TrackScoreRule
 from detector.model.obstructions import ObstructionFinder
 from detector.model.postprocess import drop_nested
 from detector.model.tracking import Tracker
-from zones.alert import AlertRecord, EvidenceItem, GeoPoint, ModelRef, SourceRef, VideoOffsets
+from zones.alert import AlertRecord, CameraHealth, EvidenceItem, GeoPoint, ModelRef, SourceRef, VideoOffsets
 from zones.categories import OBJECT_CLASS_OF
 from zones.config import CameraConfig
 from zones.detections import Detections
@@ -88,6 +88,10 @@ class CameraPipeline:
         self._frame_of_t: dict[float, int] = {}
         self._evidence_of: dict[str, list[EvidenceItem]] = {}
         self.records: dict[str, AlertRecord] = {}
+        self.camera_health: CameraHealth | None = None
+        """The camera's status when it is not online (set by the caller before ``process``): incidents that
+        open meanwhile carry it on their records (DESIGN §3.4), so the operator judges them."""
+        self._health_of: dict[str, CameraHealth] = {}
 
     def process(
         self, frame_index: int, t: float, detections: Detections, image: npt.NDArray[np.uint8] | None = None
@@ -122,6 +126,7 @@ class CameraPipeline:
         """Drop a finished incident's record and evidence list (live mode: they were sent)."""
         self.records.pop(alert_id, None)
         self._evidence_of.pop(alert_id, None)
+        self._health_of.pop(alert_id, None)
 
     def close_all(self, t: float) -> list[AlertRecord]:
         """End every incident now (damage point of a broken video): nothing continues past it."""
@@ -136,6 +141,8 @@ class CameraPipeline:
 
     def _emit(self, event: IncidentEvent, image: npt.NDArray[np.uint8] | None) -> AlertRecord:
         incident = event.incident
+        if event.kind == "opened" and self.camera_health is not None:
+            self._health_of[incident.id] = self.camera_health
         if self.evidence is not None and image is not None:
             if event.kind == "opened":
                 items = self.evidence.snapshot(
@@ -211,4 +218,5 @@ class CameraPipeline:
             evidence=list(self._evidence_of.get(incident.id, [])),
             model=context.model,
             source=SourceRef(uri=context.source_uri, frame=self._frame_of_t.get(incident.best_t, 0)),
+            camera_health=self._health_of.get(incident.id),
         )

@@ -18,6 +18,13 @@ before a restart is still found (a finder started afresh would take it for the s
 New config versions (``reconfigure``): when the view changed (``VIEW_FIELDS``) the open incidents are
 closed at the change time and the pipeline is rebuilt with the new zones; any other change keeps the
 open incidents and only changes where and to whom later records go.
+
+Camera health (``health``): ``offline`` from the watchdog, else what the view check
+(``detector/video/view_check.py``) says: ``online``, ``view_moved``, ``obstructed`` or ``blurred``. The view's
+reference is learnt from the first analysed frames and kept in ``<state dir>/view/<camera>-<w>x<h>.png``, so a
+restart compares with the same view; a new config version that changes the view (the operator re-drew the
+zones after a move) deletes it, and the new view becomes the reference. Incidents that open while the
+view is not sound carry ``camera_health`` on their records.
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import cv2
+import numpy as np
 
 from detector.evidence.writer import EvidenceWriter, write_atomic
 from detector.incidents.engine import IncidentEngine
@@ -43,6 +51,7 @@ from detector.model.obstructions import wanted as wanted_obstructions
 from detector.model.people_vehicles import shared_people_vehicles
 from detector.video.capture import CapturedFrame, CaptureThread, FrameQueue, Opener, redact
 from detector.video.frame_skip import NO_REUSE, ChangeGate, ReusePolicy, camera_gate, thumbnail
+from detector.video.view_check import ViewCheck, ViewStatus
 from detector.video.watchdog import OFFLINE_AFTER_S, Transition, Watchdog
 from zones.alert import AlertRecord, ModelRef
 from zones.config import CameraConfig
@@ -57,6 +66,7 @@ FPS_WINDOW_S = 10.0
 BACKGROUND_SAVE_INTERVAL_S = 60.0
 """The finder's long-term background learns over an hour: saving it every minute loses nothing."""
 FINDER_DIR = "finder"
+VIEW_DIR = "view"
 # Fields of a camera config that change what its pipeline sees and where: a change of any of them ends
 # the camera's open incidents (their places and zones mean something else afterwards).
 VIEW_FIELDS = frozenset({"source", "zones", "exclude", "frame_size", "max_gap_s", "class_map"})
@@ -112,6 +122,11 @@ class CameraRuntime:
         self.last_frame_at: datetime | None = None
         self.last_t: float | None = None
         self.frames_analysed = 0
+        self.view: ViewCheck | None = None
+        """The view check of the current pipeline (its frame size and zones)."""
+        self._view_saved = False
+        self.reported_health: str | None = None
+        """The health last logged and pushed (the runner pushes a status when it changes)."""
         self.reuse = reuse
         """When an analysed frame may reuse the model's last detections (``detector/video/frame_skip.py``)."""
         self.frames_inferred = 0
@@ -187,7 +202,47 @@ class CameraRuntime:
         # A new pipeline is a new view, frame size or set of zones: the model looks afresh.
         self._gate = camera_gate(self.reuse, pipeline.zones)
         self._last_detections = None
+        self.view = self._view_check(width, height)
         return pipeline
+
+    def _view_path(self, width: int, height: int) -> Path:
+        return self.state_dir / VIEW_DIR / f"{self.id}-{width}x{height}.png"
+
+    def _view_check(self, width: int, height: int) -> ViewCheck:
+        view = ViewCheck()
+        self._view_saved = False
+        path = self._view_path(width, height)
+        if path.exists():
+            reference = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+            if reference is not None and view.seed(np.asarray(reference, dtype=np.uint8)):
+                self._view_saved = True
+                log.info("view.reference_restored camera=%s file=%s", self.id, path)
+            else:
+                log.warning("view.reference_unusable camera=%s file=%s (learning the view afresh)", self.id, path)
+        return view
+
+    def _save_view(self) -> None:
+        reference = self.view.reference if self.view is not None else None
+        if reference is None or self._view_saved or self.size is None:
+            return
+        self._view_saved = True  # one try: a disk that refuses it is logged once, not every frame
+        path = self._view_path(*self.size)
+        try:
+            encoded, png = cv2.imencode(".png", reference)
+            if not encoded:
+                raise OSError("the PNG encoder refused the image")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(path, png.tobytes())
+        except OSError as error:
+            log.warning("view.reference_not_saved camera=%s file=%s error=%s", self.id, path, error)
+            return
+        log.info("view.reference_learnt camera=%s file=%s", self.id, path)
+
+    def health(self) -> str:
+        """``starting``, ``offline``, or the view check's status (``online`` and its problems)."""
+        if self.watchdog.status != "online":
+            return self.watchdog.status
+        return self.view.status if self.view is not None else "online"
 
     def _build(self, width: int, height: int) -> list[AlertRecord]:
         """Pipeline for this frame size, resuming the saved engine where it fits. Returns records
@@ -266,6 +321,14 @@ class CameraRuntime:
         assert self._last_detections is not None, "needs_inference sends the first frame to the model"
         return self._last_detections
 
+    def check_view(self, frame: CapturedFrame, t: float) -> ViewStatus:
+        """The view check on this frame (before ``process``, so that an incident opening on it is marked)."""
+        assert self.pipeline is not None and self.view is not None
+        status = self.view.observe(frame.image, t)
+        self._save_view()
+        self.pipeline.camera_health = None if status == "online" else status
+        return status
+
     def process(self, frame: CapturedFrame, t: float, detections: Detections) -> list[AlertRecord]:
         assert self.pipeline is not None
         # The image also feeds the stationary-object finder, which the pipeline runs only where a zone opts in.
@@ -330,6 +393,12 @@ class CameraRuntime:
         if view_changed and self.pipeline is None and self._saved_state is not None:
             # Restored from a previous run, no frame yet: the saved incidents belong to the old view.
             records += self._build(int(self._saved_state["width"]), int(self._saved_state["height"]))
+        if view_changed:
+            # The operator saved a new view (zones re-drawn after a move): what the camera sees now is the
+            # reference from here on.
+            for path in (self.state_dir / VIEW_DIR).glob(f"{self.id}-*x*.png"):
+                if path.stem.removeprefix(f"{self.id}-").replace("x", "", 1).isdigit():
+                    path.unlink(missing_ok=True)
         if self.pipeline is not None and self.size is not None:
             if view_changed:
                 t_change = self.last_t or 0.0
@@ -397,12 +466,14 @@ class CameraRuntime:
         return round((len(self._analysed_at) - 1) / span, 2) if span > 0 else 0.0
 
     def status_body(self) -> dict[str, Any]:
-        status = "online" if self.watchdog.status == "online" else "offline"
+        health = self.health()
+        status = "offline" if health == "starting" else health
         return {
             "status": status,
             "last_frame_at": _iso(self.last_frame_at),
             "frames_dropped": self.queue.dropped,
-            "analysis_fps": self.analysis_fps() if status == "online" else 0.0,
+            "analysis_fps": self.analysis_fps() if status != "offline" else 0.0,
+            "last_error": (self.capture.stats.last_error or "")[:500] or None,
         }
 
     def snapshot(self) -> CameraSnapshot:
@@ -410,7 +481,7 @@ class CameraRuntime:
         return CameraSnapshot(
             id=self.id,
             source=self.uri,
-            status=self.watchdog.status,
+            status=self.health(),
             last_frame_at=_iso(self.last_frame_at),
             frames_dropped=self.queue.dropped,
             frames_analysed=self.frames_analysed,

@@ -219,6 +219,7 @@ class LiveRunner:
             found = iter(self.analyser.analyse(batch) if batch else [])
             for (camera, frame, t), inferred in zip(ready, infer, strict=True):
                 detections = camera.detections_for(next(found) if inferred else None)
+                camera.check_view(frame, t)
                 records = camera.process(frame, t, detections)
                 emitted += records
                 if records:
@@ -254,8 +255,13 @@ class LiveRunner:
             transition = camera.watch()
             if transition is not None:
                 self._log_transition(camera, transition)
+            health = camera.health()
+            changed = health != camera.reported_health
+            if changed and camera.view is not None and "offline" not in (health, camera.reported_health):
+                self._log_view(camera, health)
+            camera.reported_health = health
             if camera.watchdog.status != "starting" and (
-                transition is not None or now - self._last_status[camera.id] >= self.status_interval_s
+                changed or now - self._last_status[camera.id] >= self.status_interval_s
             ):
                 outgoing.append(status_outgoing(camera))
                 self._last_status[camera.id] = now
@@ -288,6 +294,19 @@ class LiveRunner:
                 camera.watchdog.silent_for(),
                 camera.capture.stats.last_error,
             )
+
+    def _log_view(self, camera: CameraRuntime, health: str) -> None:
+        reading = camera.view.last if camera.view is not None else None
+        figures = ""
+        if reading is not None:
+            shift = "-" if reading.shift is None else f"{reading.shift:.3f}"
+            turn = "-" if reading.rotation_deg is None else f"{reading.rotation_deg:.1f}"
+            figures = (
+                f" shift={shift} rotation_deg={turn} inliers={reading.inliers} covered={reading.covered:.2f} "
+                f"focus={reading.focus:.2f}"
+            )
+        level = logging.INFO if health == "online" else logging.WARNING
+        log.log(level, "camera.view camera=%s status=%s%s", camera.id, health, figures)
 
     def _update_health(self) -> None:
         snapshot = {

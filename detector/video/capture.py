@@ -231,12 +231,15 @@ class PacketStream:
         self.decode_errors = 0
         self.error: str | None = None
         """Why the stream did not open."""
+        self.retry_soon = False
+        """The server answered but was not ready (5xx): worth another try in a moment."""
         try:
             self._container = av.open(source, mode="r", options=options, timeout=(open_timeout_s, read_timeout_s))
             self._stream = self._container.streams.video[0]
         except (av.error.FFmpegError, OSError, ValueError, IndexError) as error:
             self.release()
             self.error = f"{type(error).__name__}: {error}"
+            self.retry_soon = isinstance(error, av.error.HTTPServerError)
             return
         context = self._stream.codec_context
         # One decoding thread per camera: the cameras already run side by side, and frame threading
@@ -450,7 +453,7 @@ class CaptureThread:
                 if stream is not None:
                     stream.release()
                 self.stats.last_error = self.stats.last_error or getattr(stream, "error", None) or "cannot open stream"
-                self._failed(where, "open failed")
+                self._failed(where, "open failed", retry_soon=bool(getattr(stream, "retry_soon", False)))
                 continue
             self._stream = stream
             self.stats.connected = True
@@ -469,25 +472,26 @@ class CaptureThread:
             self.stats.reconnects += 1
             self._failed(where, "stream ended" if got_frame else "no frame")
 
-    def _failed(self, where: str, what: str) -> None:
-        escalated = self.policy.failure()
+    def _failed(self, where: str, what: str, *, retry_soon: bool = False) -> None:
+        escalated = self.policy.failure(retry_soon=retry_soon)
         self.stats.escalated = self.policy.escalation > 0
         if escalated:
             log.error(
-                "capture.escalated camera=%s source=%s failures=%d window_s=%g next_attempt_s=%g error=%r",
+                "capture.escalated camera=%s source=%s failures=%d failing_s=%.0f next_attempt_s=%g error=%r",
                 self.camera_id,
                 where,
-                self.policy.escalate_after,
-                self.policy.window_s,
+                self.policy.failures,
+                self._mono() - (self.policy.failing_since or self._mono()),
                 self.policy.interval_s,
                 self.stats.last_error,
             )
         else:
             log.warning(
-                "capture.failed camera=%s source=%s what=%r next_attempt_s=%.1f",
+                "capture.failed camera=%s source=%s what=%r error=%r next_attempt_s=%.1f",
                 self.camera_id,
                 where,
                 what,
+                self.stats.last_error,
                 self.policy.delay(),
             )
 

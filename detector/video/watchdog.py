@@ -5,16 +5,21 @@ Both classes take an injectable monotonic clock, so the rules are tested with a 
 * ``Watchdog``: a camera with no good frame for ``offline_after_s`` (20 s) is ``offline``; the first
   good frame after that makes it ``online``. Before its first frame a camera is ``starting``; it goes
   ``offline`` when no frame came ``offline_after_s`` after start (a stream that hangs on open).
-* ``ReconnectPolicy``: attempts to open a stream start at least ``min_interval_s`` (10 s) apart;
-  after ``escalate_after`` (5) failures within ``window_s`` (60 s) the policy escalates: the interval
-  grows (60 s, doubling, at most ``max_interval_s``) and the caller logs an error once, so a dead
-  camera neither hammers its server nor floods the log. A success resets everything.
+* ``ReconnectPolicy``: attempts to open a stream start at least ``min_interval_s`` (10 s) apart. A
+  camera that keeps failing for ``escalate_after_s`` (120 s, and at least ``escalate_after`` (5) failures)
+  is dead: the policy escalates, the interval grows (60 s, doubling, at most ``max_interval_s``) and the
+  caller logs an error once, so a dead camera neither hammers its server nor floods the log. A camera
+  away for a minute is not dead: it is retried every 10 s and is back within seconds of its return.
+  A failure that says the server is there but not ready (an RTSP/HTTP 5xx: a server that just came back
+  prepares its media on the first request) is retried after ``retry_soon_s`` (2 s) and counts toward
+  nothing, up to ``retry_soon_max`` (5) such retries in a row; waiting longer would let the server drop
+  the media it prepared, so that every later attempt met a cold server again and the camera never came
+  back (issue #26). A success resets everything.
 """
 
 from __future__ import annotations
 
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -24,8 +29,10 @@ CameraStatus = Literal["starting", "online", "offline"]
 
 OFFLINE_AFTER_S = 20.0
 RECONNECT_MIN_INTERVAL_S = 10.0
+RETRY_SOON_S = 2.0
+RETRY_SOON_MAX = 5
 ESCALATE_AFTER = 5
-ESCALATE_WINDOW_S = 60.0
+ESCALATE_AFTER_S = 120.0
 ESCALATED_INTERVAL_S = 60.0
 MAX_INTERVAL_S = 300.0
 
@@ -82,25 +89,35 @@ class ReconnectPolicy:
         *,
         min_interval_s: float = RECONNECT_MIN_INTERVAL_S,
         escalate_after: int = ESCALATE_AFTER,
-        window_s: float = ESCALATE_WINDOW_S,
+        escalate_after_s: float = ESCALATE_AFTER_S,
         escalated_interval_s: float = ESCALATED_INTERVAL_S,
         max_interval_s: float = MAX_INTERVAL_S,
+        retry_soon_s: float = RETRY_SOON_S,
+        retry_soon_max: int = RETRY_SOON_MAX,
         clock: Clock = time.monotonic,
     ) -> None:
         self.min_interval_s = min_interval_s
         self.escalate_after = escalate_after
-        self.window_s = window_s
+        self.escalate_after_s = escalate_after_s
         self.escalated_interval_s = escalated_interval_s
         self.max_interval_s = max_interval_s
+        self.retry_soon_s = retry_soon_s
+        self.retry_soon_max = retry_soon_max
         self._clock = clock
-        self._failures: deque[float] = deque()
+        self.failures = 0
+        """Failures since the last success (quick retries not counted)."""
+        self.failing_since: float | None = None
         self.last_attempt: float | None = None
         self.escalation = 0
         """0: normal; n >= 1: escalated n times in a row (interval 60 s x 2^(n-1))."""
         self.total_failures = 0
+        self._soon = 0
+        """Quick retries in a row (a server that answers 5xx)."""
 
     @property
     def interval_s(self) -> float:
+        if self._soon:
+            return self.retry_soon_s
         if self.escalation == 0:
             return self.min_interval_s
         return min(self.max_interval_s, self.escalated_interval_s * 2 ** (self.escalation - 1))
@@ -115,23 +132,30 @@ class ReconnectPolicy:
         """An attempt to open the stream starts now."""
         self.last_attempt = self._clock()
 
-    def failure(self) -> bool:
-        """The attempt (or the stream it opened) failed. Returns True when this failure escalates."""
+    def failure(self, *, retry_soon: bool = False) -> bool:
+        """The attempt (or the stream it opened) failed; ``retry_soon``: the server answered but was not
+        ready (5xx). Returns True when this failure escalates."""
         now = self._clock()
         self.total_failures += 1
-        self._failures.append(now)
-        while self._failures and now - self._failures[0] > self.window_s:
-            self._failures.popleft()
+        if retry_soon and self._soon < self.retry_soon_max:
+            self._soon += 1
+            return False
+        self._soon = 0
+        self.failures += 1
+        if self.failing_since is None:
+            self.failing_since = now
         if self.escalation:
             # Already escalated: every further failure stretches the interval (up to the cap).
             self.escalation += 1
             return False
-        if len(self._failures) >= self.escalate_after:
+        if self.failures >= self.escalate_after and now - self.failing_since >= self.escalate_after_s:
             self.escalation = 1
             return True
         return False
 
     def success(self) -> None:
         """A good frame came through: back to the normal rules."""
-        self._failures.clear()
+        self.failures = 0
+        self.failing_since = None
         self.escalation = 0
+        self._soon = 0

@@ -149,6 +149,12 @@ class Settings(BaseSettings):
     auth_failure_window_s: float = Field(
         default=60.0, gt=0, le=24 * 3600, description="… counted over this sliding window."
     )
+    camera_health_team: str = Field(
+        default="admins",
+        min_length=1,
+        max_length=64,
+        description="The webhook team whose endpoints get camera.health messages (a camera's status changed).",
+    )
     sse_max_s: float = Field(default=300.0, gt=0, description="SSE streams end after this; clients resume.")
     sse_poll_s: float = Field(default=0.5, gt=0, description="SSE poll interval of the change log.")
     tile_url: str | None = Field(

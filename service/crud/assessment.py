@@ -157,7 +157,8 @@ def assess(session: Session, *, start: datetime, end: datetime, by: AssessBy, no
         for case in cases
     }
     for change in _changes(session, list(facts), as_of):
-        facts[change.case_id].apply(change)
+        if change.case_id is not None:  # camera.health changes belong to no case
+            facts[change.case_id].apply(change)
     groups: dict[str, _Tally] = defaultdict(_Tally)
     total = _Tally()
     for case in cases:

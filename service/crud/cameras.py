@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import uuid
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Final, Literal
@@ -14,14 +15,28 @@ from sqlalchemy.orm import Session
 from service.core.errors import Invalid, NotFound, ServiceError
 from service.core.security import Principal
 from service.crud.common import canonical_json
-from service.models import Camera, CameraConfigVersion, CameraSnapshot
-from service.schemas import CameraConfigPublic, CameraStatusIn
+from service.crud.webhooks import queue_message
+from service.models import Camera, CameraConfigVersion, CameraSnapshot, CaseChange
+from service.schemas import CameraConfigPublic, CameraHealthEvent, CameraStatusIn
 
 # ---- cameras --------------------------------------------------------------------------------------
 
 
-def record_camera_status(session: Session, *, camera_id: str, status: CameraStatusIn, now: datetime) -> Camera:
+def record_camera_status(
+    session: Session,
+    *,
+    camera_id: str,
+    status: CameraStatusIn,
+    now: datetime,
+    actor: Principal | None = None,
+    health_team: str | None = None,
+) -> tuple[Camera, bool]:
+    """Store a camera's status. A change of status (a first report only when it is not ``online``) goes
+    into the change log (SSE ``camera.health``) and, with ``health_team``, to that team's webhook endpoints
+    as a ``camera.health`` message, in this transaction. Returns the camera and whether a webhook delivery
+    was queued."""
     camera = session.get(Camera, camera_id, with_for_update=True)
+    previous = camera.status if camera is not None else None
     if camera is None:
         camera = Camera(id=camera_id, status=status.status, frames_dropped=0, updated_at=now)
         session.add(camera)
@@ -29,9 +44,67 @@ def record_camera_status(session: Session, *, camera_id: str, status: CameraStat
     camera.last_frame_at = status.last_frame_at
     camera.frames_dropped = status.frames_dropped
     camera.analysis_fps = status.analysis_fps
+    camera.last_error = status.last_error
     camera.updated_at = now
     session.flush()
-    return camera
+    queued = False
+    if status.status != previous and (previous is not None or status.status != "online"):
+        queued = _health_changed(session, camera, previous, now=now, actor=actor, health_team=health_team)
+    return camera, queued
+
+
+def camera_health_event(change: CaseChange) -> CameraHealthEvent:
+    assert change.camera_id is not None
+    return CameraHealthEvent(
+        camera_id=change.camera_id,
+        status=change.to_status,  # type: ignore[arg-type]
+        previous=change.from_status,  # type: ignore[arg-type]
+        at=change.at,
+        last_error=change.note,
+    )
+
+
+def _health_changed(
+    session: Session,
+    camera: Camera,
+    previous: str | None,
+    *,
+    now: datetime,
+    actor: Principal | None,
+    health_team: str | None,
+) -> bool:
+    change = CaseChange(
+        case_id=None,
+        camera_id=camera.id,
+        at=now,
+        kind="camera_health",
+        from_status=previous,
+        to_status=camera.status,
+        actor=actor.name if actor is not None else "camera",
+        actor_role=actor.role if actor is not None else "camera",
+        note=camera.last_error,
+        team=None,  # no team's case: officers' feeds never carry it
+    )
+    session.add(change)
+    session.flush()
+    if health_team is None:
+        return False
+    body = canonical_json(
+        {
+            "type": "camera.health",
+            "timestamp": now.isoformat(),
+            "data": camera_health_event(change).model_dump(mode="json"),
+        }
+    )
+    return queue_message(
+        session,
+        message_id=f"msg_{uuid.uuid4().hex}",
+        type_="camera.health",
+        team=health_team,
+        case_id=None,
+        body=body,
+        now=now,
+    )
 
 
 def list_cameras(session: Session) -> Sequence[Camera]:

@@ -23,9 +23,9 @@ from service.core.lifecycle import (
     next_status,
 )
 from service.core.security import Principal
-from service.crud.common import _new_id, canonical_json
-from service.crud.webhooks import endpoint_events
-from service.models import Case, CaseChange, OutboxMessage, WebhookDelivery, WebhookEndpoint
+from service.crud.common import canonical_json
+from service.crud.webhooks import queue_message
+from service.models import Case, CaseChange
 from service.schemas import (
     ActionRequest,
     CaseChangePublic,
@@ -111,6 +111,7 @@ def case_public(case: Case, *, now: datetime) -> CasePublic:
         reminded_at=case.reminded_at,
         remind_deadline=case.remind_deadline,
         mark=case.mark,  # type: ignore[arg-type]
+        camera_health=case.camera_health,  # type: ignore[arg-type]
     )
 
 
@@ -286,31 +287,9 @@ def _log(
 def write_message(session: Session, *, case_id: str, team: str, type_: WebhookEvent, body: str, now: datetime) -> bool:
     """Outbox: the message and one delivery per live endpoint of ``team`` that subscribes to ``type_``, in
     this transaction; True when some endpoint will get it."""
-    message_id = f"msg_{uuid.uuid4().hex}"
-    session.add(OutboxMessage(id=message_id, type=type_, team=team, case_id=case_id, payload=body, created_at=now))
-    session.flush()  # PostgreSQL checks the deliveries' foreign key per statement
-    endpoints = [
-        endpoint
-        for endpoint in session.scalars(
-            select(WebhookEndpoint).where(WebhookEndpoint.team == team, WebhookEndpoint.disabled_at.is_(None))
-        )
-        if type_ in endpoint_events(endpoint)
-    ]
-    for endpoint in endpoints:
-        session.add(
-            WebhookDelivery(
-                id=_new_id(),
-                message_id=message_id,
-                endpoint_id=endpoint.id,
-                status="pending",
-                attempts=0,
-                failures=0,
-                retry_from=now,
-                next_attempt_at=now,
-                created_at=now,
-            )
-        )
-    return bool(endpoints)
+    return queue_message(
+        session, message_id=f"msg_{uuid.uuid4().hex}", type_=type_, team=team, case_id=case_id, body=body, now=now
+    )
 
 
 def _enqueue(session: Session, case: Case, change: CaseChange, *, type_: WebhookEvent, now: datetime) -> bool:

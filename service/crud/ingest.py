@@ -83,6 +83,7 @@ def _new_case(record: AlertRecord, *, now: datetime, settings: Settings) -> Case
         responsible_unit=record.responsible.unit if record.responsible else None,
         responsible_name=record.responsible.name if record.responsible else None,
         remind_first_s=record.remind_first_s,
+        camera_health=record.camera_health,
     )
 
 

@@ -61,7 +61,13 @@ def _earlier_reminder(session: Session, case: Case, *, now: datetime, settings: 
 def begin_reminder(session: Session, case: Case, record: AlertRecord, *, now: datetime, settings: Settings) -> str:
     """Decide a new case's start: ``reminded`` or ``reported`` marked ``repeat`` (a note for its history),
     or '' when remind-first does not apply (no remind_first_s, an audit record, a record that closes)."""
-    if record.remind_first_s is None or record.video_offset_s is not None or record.event != "violation.opened":
+    # A camera that was not sound when the incident opened gets nothing automatic: an operator judges (#26).
+    if (
+        record.remind_first_s is None
+        or record.video_offset_s is not None
+        or record.event != "violation.opened"
+        or record.camera_health is not None
+    ):
         return ""
     if case.grid_team is None:
         return "; no reminder: the record names no grid team whose notifier could send it"

@@ -14,7 +14,14 @@ from service.core.security import new_webhook_secret
 from service.core.ssrf import check_webhook_url
 from service.crud.common import _new_id
 from service.models import OutboxMessage, WebhookDelivery, WebhookEndpoint
-from service.schemas import DEFAULT_WEBHOOK_EVENTS, MAX_URL_LENGTH, DeliveryPublic, WebhookEvent, WebhookPublic
+from service.schemas import (
+    DEFAULT_WEBHOOK_EVENTS,
+    MAX_URL_LENGTH,
+    WEBHOOK_EVENTS,
+    DeliveryPublic,
+    WebhookEvent,
+    WebhookPublic,
+)
 
 # ---- webhooks -------------------------------------------------------------------------------------
 
@@ -22,6 +29,37 @@ from service.schemas import DEFAULT_WEBHOOK_EVENTS, MAX_URL_LENGTH, DeliveryPubl
 def endpoint_events(endpoint: WebhookEndpoint) -> list[WebhookEvent]:
     """The message types an endpoint gets (None stored: the defaults of endpoints from before §3.7)."""
     return list(endpoint.events) if endpoint.events is not None else list(DEFAULT_WEBHOOK_EVENTS)
+def queue_message(
+    session: Session, *, message_id: str, type_: str, team: str, case_id: str | None, body: str, now: datetime
+) -> bool:
+    """Outbox: the message and one delivery per live endpoint of ``team``, in the caller's transaction.
+    Returns whether any delivery was queued."""
+    session.add(OutboxMessage(id=message_id, type=type_, team=team, case_id=case_id, payload=body, created_at=now))
+    session.flush()  # PostgreSQL checks the deliveries' foreign key per statement
+    # Case messages go to the endpoints that subscribe to their type (DESIGN §3.7); camera.health goes to
+    # every endpoint of its team (the admins').
+    endpoints = [
+        endpoint
+        for endpoint in session.scalars(
+            select(WebhookEndpoint).where(WebhookEndpoint.team == team, WebhookEndpoint.disabled_at.is_(None))
+        )
+        if type_ not in WEBHOOK_EVENTS or type_ in endpoint_events(endpoint)
+    ]
+    for endpoint in endpoints:
+        session.add(
+            WebhookDelivery(
+                id=_new_id(),
+                message_id=message_id,
+                endpoint_id=endpoint.id,
+                status="pending",
+                attempts=0,
+                failures=0,
+                retry_from=now,
+                next_attempt_at=now,
+                created_at=now,
+            )
+        )
+    return bool(endpoints)
 
 
 def add_webhook(

@@ -155,17 +155,34 @@ const SW = (() => {
   }
   setInterval(tickCountdowns, 1000);
 
+  /* A camera's status (DESIGN §3.6); on a case, the status its camera had when the incident opened. */
+  const CAMERA_HEALTH = {
+    online: "在线 online",
+    offline: "离线 offline",
+    view_moved: "视角偏移 view moved",
+    obstructed: "镜头遮挡 obstructed",
+    blurred: "画面模糊 blurred",
+  };
+
+  function cameraHealthBadge(status) {
+    if (!status || status === "online") return null;
+    return el("span", { class: "badge camera-health", title: "the camera's view was not sound: judge with care 摄像头异常，请谨慎判断",
+      text: "📷 " + (CAMERA_HEALTH[status] || status) });
+  }
+
   function overdueBadge(item) {
     return item.overdue ? el("span", { class: "badge overdue", text: "超时 overdue" }) : null;
   }
 
-  /* EventSource on the change log; onChange gets each change. The browser reconnects by itself. */
-  function live(onChange) {
+  /* EventSource on the change log; onChange gets each case change, onCamera each camera.health event.
+     The browser reconnects by itself. */
+  function live(onChange, onCamera) {
     const indicator = document.getElementById("live");
     const source = new EventSource("/api/v1/events");
     source.addEventListener("open", () => indicator && indicator.classList.replace("off", "on"));
     source.addEventListener("error", () => indicator && indicator.classList.replace("on", "off"));
     source.addEventListener("case", (event) => onChange(JSON.parse(event.data)));
+    if (onCamera) source.addEventListener("camera.health", (event) => onCamera(JSON.parse(event.data)));
     return source;
   }
 
@@ -178,7 +195,7 @@ const SW = (() => {
   }
 
   return {
-    el, svg, api, time, CATEGORY, STATUS, OBJECT_CLASS, REJECT_REASON,
-    evidenceFigure, statusBadge, overdueBadge, live, debounce, MARK, markBadge, deadlineBadge, tickCountdowns,
+    el, svg, api, time, CATEGORY, STATUS, OBJECT_CLASS, REJECT_REASON, CAMERA_HEALTH,
+    evidenceFigure, statusBadge, overdueBadge, cameraHealthBadge, live, debounce, MARK, markBadge, deadlineBadge, tickCountdowns,
   };
 })();

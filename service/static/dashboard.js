@@ -74,7 +74,7 @@
       el("td", { text: time(item.alerted_at) }),
       el("td", { text: CATEGORY[item.category] || item.category }),
       el("td", {}, item.zone, el("br"), el("span", { class: "muted small", text: item.camera_id })),
-      el("td", {}, SW.statusBadge(item), " ", SW.markBadge(item)),
+      el("td", {}, SW.statusBadge(item), " ", SW.markBadge(item), " ", SW.cameraHealthBadge(item.camera_health)),
       el("td", {}, ...(item.status === "reminded" ? [SW.deadlineBadge(item)] : [time(item.due_at), " ", SW.overdueBadge(item)])));
     return tr;
   }
@@ -83,6 +83,7 @@
      scale view (map.js). */
   let lastCases = { features: [] };
   let cameraLayers = { cameras: [], zones: [] };
+  let cameraStatus = new Map();
   function renderMap(collection) {
     lastCases = collection;
     SWMap.render(mapBox, { cases: collection.features, ...cameraLayers, selected, onSelect: select });
@@ -298,6 +299,9 @@
       evidence.node,
       el("dl", {},
         el("dt", { text: "camera / zone" }), el("dd", { text: item.camera_id + " / " + item.zone }),
+        el("dt", { text: "camera 摄像头状态" }), el("dd", { class: "camera-state" },
+          item.camera_health ? el("span", {}, SW.cameraHealthBadge(item.camera_health), " when it opened 发生时; ") : null,
+          "now 当前: " + (SW.CAMERA_HEALTH[cameraStatus.get(item.camera_id)] || "not reporting 未上报")),
         el("dt", { text: "grid / team" }), el("dd", { text: (item.grid ? item.grid.code + " / " + item.grid.team : "—") + (item.team ? " → " + item.team : "") }),
         el("dt", { text: "location" }), el("dd", { text: lat.toFixed(6) + ", " + lon.toFixed(6) + " ±" + item.location_error_m.toFixed(0) + " m" }),
         el("dt", { text: "seen / alerted" }), el("dd", { text: time(item.started_at) + " / " + time(item.alerted_at) }),
@@ -345,11 +349,14 @@
     })]);
     const setupLink = (id) => el("a", { href: "/setup/cameras/" + encodeURIComponent(id), class: "setup-link", text: "设置 setup" });
     const reporting = new Set(items.map((c) => c.id));
+    cameraStatus = new Map(items.map((c) => [c.id, c.status]));
     // Cameras set up here but not (yet) reporting a status.
     const configured = layers.cameras.map((f) => f.properties.camera_id).filter((id) => !reporting.has(id));
     box.replaceChildren(el("span", { text: "Cameras 摄像头: " }), ...(items.length ? items.map((c) =>
-      el("span", { class: "camera " + c.status, title: "last frame " + time(c.last_frame_at) },
-        "● " + c.id + (c.analysis_fps !== null ? " " + c.analysis_fps.toFixed(1) + " fps" : "") +
+      el("span", { class: "camera " + c.status, "data-camera": c.id,
+        title: "last frame " + time(c.last_frame_at) + (c.last_error ? " · " + c.last_error : "") },
+        "● " + c.id + (c.status !== "online" ? " " + (SW.CAMERA_HEALTH[c.status] || c.status) : "") +
+        (c.analysis_fps !== null ? " " + c.analysis_fps.toFixed(1) + " fps" : "") +
         (c.frames_dropped ? " · " + c.frames_dropped + " dropped" : ""), " ", setupLink(c.id))) : [el("span", { text: "none reporting" })]),
       ...configured.map((id) => el("span", { class: "camera", title: "no status reported yet 未上报状态" }, "○ " + id + " ", setupLink(id))),
       setupForm());
@@ -383,7 +390,7 @@
     if (change.case_id === selected && change.seq > Number(detail.dataset.seq || 0)) {
       select(selected).catch(console.error);
     }
-  });
+  }, () => loadCameras().then(() => selected && select(selected)).catch(console.error));
   load().catch(console.error);
   loadCameras().catch(console.error);
   setInterval(() => loadCameras().catch(console.error), 30000);

@@ -73,7 +73,7 @@
       }
     });
     return el("article", { class: "card" + (item.overdue ? " late" : ""), "data-id": item.id, "data-updated": item.updated_at },
-      el("h2", {}, CATEGORY[item.category] || item.category, " ", SW.overdueBadge(item)),
+      el("h2", {}, CATEGORY[item.category] || item.category, " ", SW.overdueBadge(item), " ", SW.cameraHealthBadge(item.camera_health)),
       el("p", {}, item.zone, " · ", el("span", { class: "muted", text: item.camera_id })),
       el("p", { class: "small" }, "Due 时限 ", el("b", { text: time(item.due_at) }), " · reported ", time(item.alerted_at)),
       el("p", { class: "small" }, "位置 ", el("a", { href: "geo:" + lat + "," + lon, text: lat.toFixed(5) + ", " + lon.toFixed(5) }),

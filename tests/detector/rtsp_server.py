@@ -9,7 +9,9 @@ which the project's virtualenv does not see)::
 It decodes the clip once into memory (small test clips only) and serves it as a live H.264 stream
 that loops for ever, at the clip's frame rate; without ``--clip`` it serves GStreamer's test
 pattern. When it listens it prints one line ``READY rtsp://127.0.0.1:<port><path>`` on stdout.
-SIGTERM or SIGINT stop it.
+SIGTERM or SIGINT stop it. ``--fail-describe N`` answers the first N DESCRIBE requests that open the
+stream (not streetwatch's liveness probe, which any answer satisfies) with 503 Service Unavailable, as
+a server does that is still preparing its media.
 
 Only the standard library and GObject introspection are imported: no numpy here.
 """
@@ -24,7 +26,8 @@ import gi
 
 gi.require_version("Gst", "1.0")
 gi.require_version("GstRtspServer", "1.0")
-from gi.repository import GLib, Gst, GstRtspServer  # noqa: E402
+gi.require_version("GstRtsp", "1.0")
+from gi.repository import GLib, Gst, GstRtsp, GstRtspServer  # noqa: E402
 
 
 def decode_clip(path: str, width: int, height: int, fps: int) -> list[bytes]:
@@ -114,6 +117,7 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=320)
     parser.add_argument("--height", type=int, default=240)
     parser.add_argument("--fps", type=int, default=10)
+    parser.add_argument("--fail-describe", type=int, default=0, help="answer the first N opening DESCRIBEs with 503")
     args = parser.parse_args()
 
     Gst.init(None)
@@ -132,6 +136,19 @@ def main() -> None:
         )
         factory.set_shared(True)
     server.get_mount_points().add_factory(args.path, factory)
+    if args.fail_describe:
+        failing = {"left": args.fail_describe}
+
+        def pre_describe(_client: GstRtspServer.RTSPClient, context: GstRtspServer.RTSPContext) -> object:
+            agent = context.request.get_header(GstRtsp.RTSPHeaderField.USER_AGENT, 0)
+            agent = agent[1] if isinstance(agent, tuple) else agent
+            if failing["left"] > 0 and agent != "streetwatch":
+                failing["left"] -= 1
+                print(f"DESCRIBE answered 503 ({failing['left']} more to fail)", flush=True)
+                return GstRtsp.RTSPStatusCode.SERVICE_UNAVAILABLE
+            return GstRtsp.RTSPStatusCode.OK
+
+        server.connect("client-connected", lambda _server, client: client.connect("pre-describe-request", pre_describe))
     loop = GLib.MainLoop()
     if server.attach(None) == 0:
         raise SystemExit(f"rtsp_server: cannot listen on port {args.port}")

@@ -198,7 +198,9 @@ class Service:
 
 
 class Rtsp:
-    def __init__(self, workdir: Path, clip: Path, size: tuple[int, int] = (320, 240)) -> None:
+    def __init__(
+        self, workdir: Path, clip: Path, size: tuple[int, int] = (320, 240), extra: tuple[str, ...] = ()
+    ) -> None:
         self.port = free_port()
         self.url = f"rtsp://127.0.0.1:{self.port}/cam"
         self.process = Process(
@@ -216,6 +218,7 @@ class Rtsp:
                 str(size[0]),
                 "--height",
                 str(size[1]),
+                *extra,
             ],
             workdir / "rtsp.log",
         )
@@ -236,10 +239,12 @@ class Rtsp:
 class LiveSystem:
     """Service, RTSP server, a hanging camera and ``run`` processes; everything stopped at the end."""
 
-    def __init__(self, workdir: Path, clip: Path, size: tuple[int, int] = (320, 240)) -> None:
+    def __init__(
+        self, workdir: Path, clip: Path, size: tuple[int, int] = (320, 240), rtsp_extra: tuple[str, ...] = ()
+    ) -> None:
         self.workdir = workdir
         self.service = Service(workdir)
-        self.rtsp = Rtsp(workdir, clip, size)
+        self.rtsp = Rtsp(workdir, clip, size, rtsp_extra)
         self.hang = HangingServer()
         self.health_port = free_port()
         self.started: list[Process] = []

@@ -85,27 +85,42 @@ def test_watchdog_reports_each_transition_once() -> None:
 
 
 @pytest.mark.parametrize(
-    ("failure_times", "escalates_at", "interval_after"),
+    ("failures", "escalates_at", "interval_after"),
     [
-        pytest.param([0, 10, 20, 30], None, 10.0, id="4 failures in 60 s: normal 10 s spacing"),
-        pytest.param([0, 10, 20, 30, 40], 4, 60.0, id="5th failure within 60 s escalates to 60 s"),
-        pytest.param([0, 16, 32, 48, 64], None, 10.0, id="5 failures spread over 64 s: no escalation"),
-        pytest.param([0, 10, 20, 30, 40, 100], 4, 120.0, id="escalated: each further failure doubles"),
-        pytest.param([0, 1, 2, 3, 4, 70, 400, 700, 1000], 4, 300.0, id="capped at 300 s"),
+        pytest.param([0, 10, 20, 30, 40], None, 10.0, id="a 45 s outage: 10 s spacing, never escalated"),
+        pytest.param([0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100, 110], None, 10.0, id="110 s dead: still 10 s"),
+        pytest.param([0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100, 110, 120], 12, 60.0, id="dead 120 s: escalates"),
+        pytest.param([0, 60, 120], None, 10.0, id="3 failures over 120 s: fewer than 5, no escalation"),
+        pytest.param([0, 30, 60, 90, 120, 180], 4, 120.0, id="escalated: each further failure doubles"),
+        pytest.param([0, 30, 60, 90, 120, 180, 300, 540, 840], 4, 300.0, id="capped at 300 s"),
+        pytest.param([(0, "5xx"), (2, "5xx"), (4, "5xx")], None, 2.0, id="a 5xx is retried after 2 s"),
+        pytest.param(
+            [(0, "5xx"), (2, "5xx"), (4, "5xx"), (6, "5xx"), (8, "5xx"), (10, "5xx")],
+            None,
+            10.0,
+            id="a 6th 5xx in a row: back to 10 s",
+        ),
+        pytest.param(
+            [(t, "5xx") for t in range(0, 300, 2)], 10, 300.0, id="a server that only answers 5xx is dead too"
+        ),
     ],
 )
-def test_reconnect_policy_escalates_after_five_failures_in_60_s(
-    failure_times: list[float], escalates_at: int | None, interval_after: float
+def test_reconnect_policy_escalates_cameras_that_stay_dead(
+    failures: list[float | tuple[float, str]], escalates_at: int | None, interval_after: float
 ) -> None:
     clock = FakeClock()
     start = clock.now
     policy = ReconnectPolicy(clock=clock)
     escalations = []
-    for i, at in enumerate(failure_times):
+    counted = 0
+    for entry in failures:
+        at, kind = entry if isinstance(entry, tuple) else (entry, "refused")
         clock.now = start + at
         policy.attempt()
-        if policy.failure():
-            escalations.append(i)
+        before = policy.failures
+        if policy.failure(retry_soon=kind == "5xx"):
+            escalations.append(counted)
+        counted += policy.failures - before
     assert escalations == ([] if escalates_at is None else [escalates_at])
     assert policy.interval_s == interval_after
     assert policy.delay() == pytest.approx(interval_after)
@@ -121,12 +136,13 @@ def test_reconnect_attempts_are_at_least_10_s_apart_and_success_resets() -> None
     assert policy.delay() == pytest.approx(7)  # 10 s after the previous attempt *started*
     clock.advance(7)
     assert policy.delay() == 0
-    for _ in range(4):  # with the one before: 5 failures within 60 s
+    for _ in range(13):  # failing for 130 s: dead
         policy.attempt()
+        clock.advance(10)
         policy.failure()
-    assert policy.escalation == 1
+    assert policy.escalation >= 1
     policy.success()
-    assert policy.escalation == 0 and policy.interval_s == 10.0
+    assert policy.escalation == 0 and policy.interval_s == 10.0 and policy.failing_since is None
     clock.advance(100)
     assert policy.delay() == 0  # a stream that ran for a while and dropped reconnects at once
 
@@ -258,7 +274,7 @@ def test_undecodable_frame_is_not_queued() -> None:
 
 
 def test_capture_reconnects_with_spacing_and_escalates(caplog: pytest.LogCaptureFixture) -> None:
-    policy = ReconnectPolicy(min_interval_s=0.1, escalated_interval_s=5.0, window_s=60.0)
+    policy = ReconnectPolicy(min_interval_s=0.1, escalated_interval_s=5.0, escalate_after_s=0.35)
     with caplog.at_level(logging.WARNING, logger="streetwatch.capture"):
         _, thread, opened = _run_capture([], seconds=0.75, policy=policy)
     gaps = np.diff(opened)

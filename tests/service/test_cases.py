@@ -299,7 +299,7 @@ def test_case_public_shape_leaks_no_internals(server: LiveServer) -> None:
         "location_error_m", "confidence", "bbox", "evidence", "model", "source", "video_offset_s", "started_at",
         "alerted_at", "ended_at", "cleared_at", "due_at", "overdue", "filed_at", "dispatched_at", "handled_at",
         "closed_at", "created_at", "updated_at", "repeat_of", "responsible", "remind_first_s", "reminded_at",
-        "remind_deadline", "mark",
+        "remind_deadline", "mark", "camera_health",
     }  # fmt: skip
     assert case["source"] == {"uri": "rtsp://10.1.2.3:554/stream1", "frame": 7}
     assert "hunter2" not in json.dumps(case)

@@ -1,14 +1,25 @@
-"""Camera health as reported by ``streetwatch run``."""
+"""Camera health as reported by ``streetwatch run``: ``online``, ``offline``, ``view_moved``, ``obstructed`` or
+``blurred`` (DESIGN §3.6) and the stream's last error. A change of status is a ``camera.health`` event on
+``/api/v1/events`` and a ``camera.health`` webhook to the endpoints of the camera-health team
+(``STREETWATCH_CAMERA_HEALTH_TEAM``, default ``admins``)."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Request
 from sqlalchemy.exc import IntegrityError
 
 from service import crud
-from service.api.deps import ERROR_RESPONSES, CameraPrincipal, DbDep, NowDep, ReaderPrincipal, SessionDep
+from service.api.deps import (
+    ERROR_RESPONSES,
+    CameraPrincipal,
+    DbDep,
+    NowDep,
+    ReaderPrincipal,
+    SessionDep,
+    SettingsDep,
+)
 from service.schemas import CameraList, CameraPublic, CameraStatusIn
 
 router = APIRouter(prefix="/api/v1", tags=["cameras"])
@@ -31,12 +42,24 @@ def post_camera_status(
     principal: CameraPrincipal,
     db: DbDep,
     now: NowDep,
+    settings: SettingsDep,
+    request: Request,
 ) -> CameraPublic:
     for attempt in range(2):
         try:
             with db.writing() as session:
-                camera = crud.record_camera_status(session, camera_id=camera_id, status=body, now=now)
-                return CameraPublic.model_validate(camera)
+                camera, queued = crud.record_camera_status(
+                    session,
+                    camera_id=camera_id,
+                    status=body,
+                    now=now,
+                    actor=principal,
+                    health_team=settings.camera_health_team,
+                )
+                public = CameraPublic.model_validate(camera)
+            if queued:
+                request.app.state.wake_relay()  # a camera.health message waits in the outbox
+            return public
         except IntegrityError:  # first report of a camera raced with another
             if attempt:
                 raise

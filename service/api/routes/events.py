@@ -1,4 +1,5 @@
-"""Server-Sent Events of case changes, read from the change log (so every replica sees all changes)."""
+"""Server-Sent Events of case changes (``event: case``) and of camera status changes (``event: camera.health``),
+read from the change log (so every replica sees all changes)."""
 
 from __future__ import annotations
 
@@ -58,7 +59,11 @@ def resume_point(last_event_id: str) -> int | None:
     response_class=StreamingResponse,
     responses={
         **ERROR_RESPONSES,
-        200: {"content": {"text/event-stream": {}}, "description": "`event: case`, data = a case change."},
+        200: {
+            "content": {"text/event-stream": {}},
+            "description": "`event: case`, data = a case change; `event: camera.health`, data = a camera's new "
+            "status (online, offline, view_moved, obstructed, blurred).",
+        },
     },
     summary="Live case changes (SSE); resume with Last-Event-ID",
 )
@@ -90,8 +95,12 @@ async def events(
                 if change.seq in sent:
                     continue
                 sent.add(change.seq)
-                data = crud.change_public(change).model_dump_json()
-                yield f"id: {change.seq}\nevent: case\ndata: {data}\n\n"
+                if change.case_id is None:
+                    data = crud.camera_health_event(change).model_dump_json()
+                    yield f"id: {change.seq}\nevent: camera.health\ndata: {data}\n\n"
+                else:
+                    data = crud.change_public(change).model_dump_json()
+                    yield f"id: {change.seq}\nevent: case\ndata: {data}\n\n"
                 last_beat = time.monotonic()
             settled = [change.seq for change in changes if change.at <= settled_before]
             if settled:
