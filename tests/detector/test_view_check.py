@@ -128,7 +128,7 @@ def test_audit_summary_names_the_stretch_the_view_moved(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     out = tmp_path / "out"
-    done = subprocess.run(  # fmt: skip
+    done = subprocess.run(
         [
             STREETWATCH,
             "audit",
