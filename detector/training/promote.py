@@ -364,6 +364,14 @@ def _confidence_dict(confidence: float | Mapping[str, float]) -> dict[str, float
     return {name: float(value) for name, value in zip(MODEL_CLASSES, thresholds, strict=True)}
 
 
+def min_score_for(confidence: Mapping[str, float], parent: ModelCard) -> dict[str, float] | None:
+    """The current default's ``min_score`` (tracks judged per track, #24), each capped at the candidate's
+    threshold of its class; None when the current card has none (then every box counts from the threshold)."""
+    if parent.min_score is None:
+        return None
+    return {name: min(value, float(confidence[name])) for name, value in _confidence_dict(parent.min_score).items()}
+
+
 def _evaluate(weights: Path, sha256: str, data: Path, split: str, imgsz: int, files: list[Path]) -> dict[str, Any]:
     def run() -> dict[str, Any]:
         try:
@@ -401,16 +409,32 @@ def choose_thresholds(detector: Detector, data: Path, split: str, images: int, p
     )
 
 
-def _stage(staging: Path, name: str, candidate: Path, imgsz: int, confidence: dict[str, float]) -> Path:
+def _stage(
+    staging: Path,
+    name: str,
+    candidate: Path,
+    imgsz: int,
+    confidence: dict[str, float],
+    min_score: dict[str, float] | None,
+) -> Path:
     """The candidate as it would be promoted (weights + minimal card) in ``staging``: audits run it from there."""
     weights = staging / f"{name}.pt"
     shutil.copyfile(candidate, weights)
-    card = {"name": name, "weights": weights.name, "imgsz": imgsz, "confidence": confidence}
+    card: dict[str, Any] = {"name": name, "weights": weights.name, "imgsz": imgsz, "confidence": confidence}
+    if min_score is not None:
+        card["min_score"] = min_score
     (staging / f"{name}.yaml").write_text(yaml.safe_dump(card, sort_keys=False), encoding="utf-8")
     return weights
 
 
-def check_clip(clip: SampleClip, weights: Path, sha256: str, imgsz: int, confidence: dict[str, float]) -> ClipCheck:
+def check_clip(
+    clip: SampleClip,
+    weights: Path,
+    sha256: str,
+    imgsz: int,
+    confidence: dict[str, float],
+    min_score: dict[str, float] | None = None,
+) -> ClipCheck:
     """Audit ``clip`` with these weights as the truth file says (its start time, default settings)."""
     from detector.audit.runner import AuditRequest, run_audit
 
@@ -434,6 +458,7 @@ def check_clip(clip: SampleClip, weights: Path, sha256: str, imgsz: int, confide
         "clip",
         sha256,
         tuple(sorted(confidence.items())),
+        tuple(sorted((min_score or {}).items())),
         imgsz,
         os.environ.get(ENV_BACKEND, "auto"),
         _signature(clip.video, clip.camera, clip.truth_file),
@@ -508,8 +533,9 @@ def promote(request: PromoteRequest) -> Outcome:
             trials += 1
             folder = Path(staging) / f"trial-{trials}"
             folder.mkdir()
-            staged = _stage(folder, name, candidate, imgsz, confidence)
-            return [ClipResult(clip.name, check_clip(clip, staged, sha256, imgsz, confidence)) for clip in clips]
+            low = min_score_for(confidence, parent)
+            staged = _stage(folder, name, candidate, imgsz, confidence, low)
+            return [ClipResult(clip.name, check_clip(clip, staged, sha256, imgsz, confidence, low)) for clip in clips]
 
         judged, set_aside = settle_thresholds(chosen, _confidence_dict(parent.confidence), parent.name, audit)
     outcome = Outcome(
@@ -563,6 +589,7 @@ def card_of_outcome(outcome: Outcome, created: str) -> dict[str, Any]:
         "created": created,
         "imgsz": outcome.imgsz,
         "confidence": thresholds.confidence,
+        **({} if (low := min_score_for(thresholds.confidence, outcome.parent)) is None else {"min_score": low}),
         "lineage": {
             "candidate": str(outcome.candidate),
             "sha256": outcome.sha256,

@@ -227,6 +227,7 @@ class _Interrupting:
         self._inner = inner
         self._calls = calls
         self.name, self.sha256 = inner.name, inner.sha256
+        self.track_thresholds = inner.track_thresholds
 
     def predict(self, images: Sequence[npt.NDArray[np.uint8]]) -> list[Detections]:
         self._calls -= 1
