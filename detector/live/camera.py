@@ -41,6 +41,7 @@ from typing import Any
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 
 from detector.evidence.writer import EvidenceWriter, write_atomic
 from detector.incidents.engine import IncidentEngine
@@ -74,6 +75,15 @@ VIEW_FIELDS = frozenset({"source", "zones", "exclude", "frame_size", "max_gap_s"
 
 def _iso(value: datetime | None) -> str | None:
     return None if value is None else value.isoformat()
+
+
+def _write_png(path: Path, image: npt.NDArray[np.uint8]) -> None:
+    """A state image (the finder's background, the view's reference) as PNG, replaced whole; OSError on failure."""
+    encoded, png = cv2.imencode(".png", image)
+    if not encoded:
+        raise OSError("the PNG encoder refused the image")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, png.tobytes())
 
 
 class CameraRuntime:
@@ -228,11 +238,7 @@ class CameraRuntime:
         self._view_saved = True  # one try: a disk that refuses it is logged once, not every frame
         path = self._view_path(*self.size)
         try:
-            encoded, png = cv2.imencode(".png", reference)
-            if not encoded:
-                raise OSError("the PNG encoder refused the image")
-            path.parent.mkdir(parents=True, exist_ok=True)
-            write_atomic(path, png.tobytes())
+            _write_png(path, reference)
         except OSError as error:
             log.warning("view.reference_not_saved camera=%s file=%s error=%s", self.id, path, error)
             return
@@ -534,11 +540,7 @@ class CameraRuntime:
             return False
         path = self._background_path(*self.size)
         try:
-            encoded, png = cv2.imencode(".png", background)
-            if not encoded:
-                raise OSError("the PNG encoder refused the image")
-            path.parent.mkdir(parents=True, exist_ok=True)
-            write_atomic(path, png.tobytes())
+            _write_png(path, background)
         except OSError as error:
             log.warning("finder.background_not_saved camera=%s file=%s error=%s", self.id, path, error)
             return False

@@ -26,27 +26,22 @@ from service.core.db import Database, open_database
 from service.models import CaseChange, OutboxMessage, WebhookDelivery
 from tests.conftest import streetwatch_command
 from tests.service.helpers import alert, closed
-from tests.service.test_replicas import Delivery, Receiver, Replica, _env, make_tokens, poll_until, replicas
+from tests.service.test_replicas import (
+    Delivery,
+    Receiver,
+    Replica,
+    _env,
+    add_webhook,
+    make_tokens,
+    poll_until,
+    replicas,
+)
 
 TEAM = "team-a"  # the grid team of helpers.alert()
 POLL_S = 0.2  # STREETWATCH_REMIND_POLL_S in these tests
 # What one round of the reminder job may add to its poll interval on a loaded 2-core machine.
 ROUND_SLACK_S = 0.5
 
-
-def add_endpoint(db_url: str, url: str, env: dict[str, str], *events: str) -> str:
-    """``streetwatch webhook add`` as an admin runs it; returns the whsec_ secret."""
-    extra = [arg for event in events for arg in ("--events", event)]
-    done = subprocess.run(
-        [*streetwatch_command(), "webhook", "add", "--team", TEAM, "--url", url, "--db", db_url, *extra],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout.strip()
 
 
 def live(
@@ -135,8 +130,8 @@ def test_remind_first_flow_on_a_real_serve(sqlite_db_url: str, tmp_path: Path) -
     db: Database | None = None
     try:
         with replicas(sqlite_db_url, tmp_path, env, names=("A",)) as (serve,):
-            notifier.secret = add_endpoint(sqlite_db_url, notifier.url, env, "case.reminder")
-            dispatcher.secret = add_endpoint(sqlite_db_url, dispatcher.url, env)
+            notifier.secret = add_webhook(sqlite_db_url, notifier.url, env, "case.reminder")
+            dispatcher.secret = add_webhook(sqlite_db_url, dispatcher.url, env)
             db = open_database(sqlite_db_url)
             tokens = make_tokens(db)
             camera, operator = tokens["camera"], tokens["operator"]
@@ -266,7 +261,7 @@ def test_a_failing_notifier_is_retried_and_the_deadline_counts_from_the_first_at
     db: Database | None = None
     try:
         with replicas(sqlite_db_url, tmp_path, env, names=("A",)) as (serve,):
-            notifier.secret = add_endpoint(sqlite_db_url, notifier.url, env, "case.reminder")
+            notifier.secret = add_webhook(sqlite_db_url, notifier.url, env, "case.reminder")
             db = open_database(sqlite_db_url)
             tokens = make_tokens(db)
             record = live(4, unit="shop-d")
@@ -329,7 +324,7 @@ def test_kill_9_during_the_reminder_window_escalates_once(pg_cluster: Any, tmp_p
     try:
         with replicas(db_url, tmp_path, env) as both:
             notifier.senders = {replica.process.pid: replica.name for replica in both}
-            notifier.secret = add_endpoint(db_url, notifier.url, env, "case.reminder")
+            notifier.secret = add_webhook(db_url, notifier.url, env, "case.reminder")
             db = open_database(db_url)
             tokens = make_tokens(db)
             records = [live(remind_s, unit=f"shop-e{i}", place=10 + i) for i in range(count)]
@@ -384,9 +379,9 @@ def test_kill_9_during_the_reminder_window_escalates_once(pg_cluster: Any, tmp_p
 
 def test_webhook_add_events_flag(sqlite_db_url: str) -> None:
     env = _env()
-    add_endpoint(sqlite_db_url, "http://127.0.0.1:9/notify", env, "case.reminder")
-    add_endpoint(sqlite_db_url, "http://127.0.0.1:9/dispatch", env)
-    add_endpoint(sqlite_db_url, "http://127.0.0.1:9/both", env, "case.reminder,case.dispatched")
+    add_webhook(sqlite_db_url, "http://127.0.0.1:9/notify", env, "case.reminder")
+    add_webhook(sqlite_db_url, "http://127.0.0.1:9/dispatch", env)
+    add_webhook(sqlite_db_url, "http://127.0.0.1:9/both", env, "case.reminder,case.dispatched")
     listed = subprocess.run(
         [*streetwatch_command(), "webhook", "list", "--db", sqlite_db_url],
         capture_output=True,
@@ -485,8 +480,8 @@ def test_records_from_a_real_run(sqlite_db_url: str, tmp_path: Path) -> None:
     runner: subprocess.Popen[bytes] | None = None
     try:
         with replicas(sqlite_db_url, tmp_path, env, names=("A",)) as (serve,):
-            notifier.secret = add_endpoint(sqlite_db_url, notifier.url, env, "case.reminder")
-            dispatcher.secret = add_endpoint(sqlite_db_url, dispatcher.url, env)
+            notifier.secret = add_webhook(sqlite_db_url, notifier.url, env, "case.reminder")
+            dispatcher.secret = add_webhook(sqlite_db_url, dispatcher.url, env)
             db = open_database(sqlite_db_url)
             tokens = make_tokens(db)
             log = tmp_path / "run.log"

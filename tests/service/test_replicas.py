@@ -120,10 +120,11 @@ def replicas(
             replica.stop()
 
 
-def add_webhook(db_url: str, url: str, env: dict[str, str]) -> str:
-    """``streetwatch webhook add``, as an admin would run it; returns the whsec_… secret."""
+def add_webhook(db_url: str, url: str, env: dict[str, str], *events: str) -> str:
+    """``streetwatch webhook add [--events E …]``, as an admin would run it; returns the whsec_… secret."""
+    extra = [arg for event in events for arg in ("--events", event)]
     done = subprocess.run(
-        [*streetwatch_command(), "webhook", "add", "--team", TEAM, "--url", url, "--db", db_url],
+        [*streetwatch_command(), "webhook", "add", "--team", TEAM, "--url", url, "--db", db_url, *extra],
         capture_output=True,
         text=True,
         env=env,
