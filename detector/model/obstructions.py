@@ -13,6 +13,9 @@ Either way the detection carries the region's first sighting (``since``): the in
 object was put down, not when the finder could tell that it stays (``min_stay_s`` later).
 
 A region the frame's own detections already cover (IoU ≥ ``COVERED_IOU``) adds nothing: the model saw it.
+A region first judged while a confident box of the frame covers it is that box's object, without a crop
+(the crop would only repeat the frame's answer at the cost of a second inference); the remembered box
+stands in on later frames where the frame's model misses it (someone in front), as a crop's would.
 People and vehicles are nobody's obstruction: a region that keeps stirring (``restless``: head and
 arms of someone standing or sitting there) is not judged at all, and one the distractor model
 (``detector/model/people_vehicles.py``) finds a person, bicycle, car, motorcycle, bus or truck on
@@ -100,7 +103,7 @@ class ObstructionFinder:
         regions = [
             r for r in self.finder.update(image, t).regions if r.restless is not None and r.restless <= MAX_RESTLESS
         ]
-        self._judged = {r.region_id: self._judgement(r, image) for r in regions}
+        self._judged = {r.region_id: self._judgement(r, image, seen) for r in regions}
         added = [self._judged[r.region_id] for r in regions]
         parts = [
             replace(j.found, since=np.full(len(j.found), r.first_seen_t))
@@ -145,29 +148,28 @@ class ObstructionFinder:
             )
         return problems
 
-    def _judgement(self, region: StationaryRegion, image: Image) -> _Judgement:
+    def _judgement(self, region: StationaryRegion, image: Image, seen: Detections) -> _Judgement:
         known = self._judged.get(region.region_id)
         if known is not None and known.box == region.xyxy:
             return known
+        # One look forms no track: only a box at the track threshold names the region.
+        confident = getattr(self.model, "confident", None) if self.model is not None else None
+        named = _on_region(confident(seen) if confident is not None else seen, region.xyxy)
+        if named is not None:
+            # The frame's own model already named what is there, at the full frame: a crop would cost a
+            # second inference (~100 ms, more than the finder's whole update) to say so again. Remembered,
+            # it stands in for the frame's box on the frames where someone hides part of the object.
+            return _Judgement(region.xyxy, "model", named)
         crop, (ox, oy) = _crop(image, region.xyxy)
         if self.model is not None:
             self.crops_inferred += 1
             found = self.model.predict([crop])[0]
-            # One look at a crop forms no track: only a box at the track threshold names the region.
-            confident = getattr(self.model, "confident", None)
             if confident is not None:
                 found = confident(found)
-            if len(found):
-                shifted = found.xyxy + np.array([ox, oy, ox, oy], dtype=np.float64)
-                on_region = iou_matrix(shifted, np.array([region.xyxy]))[:, 0] >= COVERED_IOU
-                if on_region.any():
-                    best = int(np.argmax(np.where(on_region, found.confidence, -1.0)))
-                    hit = Detections(
-                        xyxy=shifted[best : best + 1],
-                        confidence=found.confidence[best : best + 1],
-                        class_id=found.class_id[best : best + 1],
-                    )
-                    return _Judgement(region.xyxy, "model", hit)
+            placed = replace(found, xyxy=found.xyxy + np.array([ox, oy, ox, oy], dtype=np.float64))
+            hit = _on_region(placed, region.xyxy)
+            if hit is not None:
+                return _Judgement(region.xyxy, "model", hit)
         if self.people_vehicles is not None:
             found_boxes = self.people_vehicles.find(crop)
             if len(found_boxes):
@@ -176,6 +178,21 @@ class ObstructionFinder:
                     self.people_vehicles_dismissed += 1
                     return _Judgement(region.xyxy, "person_or_vehicle", Detections.empty())
         return _Judgement(region.xyxy, "object", Detections.empty())
+
+
+def _on_region(found: Detections, xyxy: tuple[float, float, float, float]) -> Detections | None:
+    """The most confident of ``found`` that is the region's object (IoU ≥ ``COVERED_IOU``), if one is."""
+    if not len(found):
+        return None
+    on_region = iou_matrix(found.xyxy, np.array([xyxy]))[:, 0] >= COVERED_IOU
+    if not on_region.any():
+        return None
+    best = int(np.argmax(np.where(on_region, found.confidence, -1.0)))
+    return Detections(
+        xyxy=found.xyxy[best : best + 1],
+        confidence=found.confidence[best : best + 1],
+        class_id=found.class_id[best : best + 1],
+    )
 
 
 def _crop(image: Image, xyxy: tuple[float, float, float, float]) -> tuple[Image, tuple[int, int]]:
