@@ -78,7 +78,8 @@ def run(
             "--snapshot-every-s",
             min=0.0,
             max=86400.0,
-            help="Upload each camera's clean frame (JPEG) to the service this often, and at its first frame; 0: off.",
+            help="Upload each camera's clean frame (JPEG) to the service this often, at its first frame and when its "
+            "view check's status changes; 0: off.",
         ),
     ] = 300.0,
     reuse_threshold: ReuseThresholdOption = None,

@@ -92,7 +92,8 @@ class LiveRunner:
         """``config_feed``: new config versions from the service, applied in ``step``; ``new_camera``
         builds the runtime of a camera that appears there. ``class_map``: when set (a model runs),
         the canonical JSON of the class_map the model was loaded with; a config with another is
-        refused. ``snapshots``: where each camera's clean frame goes every ``snapshot_every_s``."""
+        refused. ``snapshots``: where each camera's clean frame goes every ``snapshot_every_s`` and when its
+        view check's status changes."""
         self.cameras = list(cameras)
         self.config_feed = config_feed
         self.new_camera = new_camera
@@ -186,16 +187,24 @@ class LiveRunner:
             )
         return records
 
-    def _snapshot(self, camera: CameraRuntime, frame: CapturedFrame, now: float) -> None:
+    def _snapshot(self, camera: CameraRuntime, frame: CapturedFrame, now: float, *, view: str | None = None) -> None:
+        """The camera's clean frame to the service: at its first frame, every ``snapshot_every_s``, and at
+        once when the view check's status changed on this frame (``view``: the new status). After a move
+        the operator re-draws the zones on the setup page over this snapshot; waiting up to
+        ``snapshot_every_s`` would leave the old view there. A forced upload restarts the periodic wait:
+        the service already has the newest frame."""
         if self.snapshots is None or self.snapshot_every_s <= 0:
             return
-        if camera.last_snapshot is not None and now - camera.last_snapshot < self.snapshot_every_s:
+        due = camera.last_snapshot is None or now - camera.last_snapshot >= self.snapshot_every_s
+        if not due and view is None:
             return
         camera.last_snapshot = now
         jpeg = encode_snapshot(frame.image)
         if jpeg is None:
             log.warning("snapshot.encode_failed camera=%s", camera.id)
             return
+        if view is not None:
+            log.info("snapshot.view_changed camera=%s status=%s (the setup page gets this view now)", camera.id, view)
         self.snapshots.offer(camera.id, jpeg, frame.captured_at)
 
     def step(self) -> list[AlertRecord]:
@@ -219,12 +228,15 @@ class LiveRunner:
             found = iter(self.analyser.analyse(batch) if batch else [])
             for (camera, frame, t), inferred in zip(ready, infer, strict=True):
                 detections = camera.detections_for(next(found) if inferred else None)
-                camera.check_view(frame, t)
+                # The view check's own transitions (with its hysteresis), not the health's: an outage of the
+                # stream changes no view, and a new config version starts a new check at online.
+                before = camera.view.status if camera.view is not None else None
+                view = camera.check_view(frame, t)
                 records = camera.process(frame, t, detections)
                 emitted += records
                 if records:
                     self._save_state(camera, states)
-                self._snapshot(camera, frame, now)
+                self._snapshot(camera, frame, now, view=view if before is not None and view != before else None)
         fresh = {camera.id for camera, _, _ in ready}
         for camera in self.cameras:
             if camera.id not in fresh:

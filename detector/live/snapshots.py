@@ -1,5 +1,6 @@
 """Camera snapshots: the clean analysed frame (JPEG) the browser setup page draws zones on, sent to
-``PUT /api/v1/cameras/<id>/snapshot`` every ``--snapshot-every-s`` and at a camera's first analysed frame.
+``PUT /api/v1/cameras/<id>/snapshot`` every ``--snapshot-every-s``, at a camera's first analysed frame, and
+at once when its view check's status changes (a moved view is what the operator re-draws the zones on).
 
 Snapshots are not events: only the newest frame of a camera matters, and a megabyte upload must not hold
 the ordered spool's alerts up. So ``SnapshotUploader`` sends them beside the spool, best effort: the

@@ -998,6 +998,8 @@
       showErrors();
       saveStatus.textContent = "已保存 Saved" + (state.version !== null ? " · 版本 version " + state.version : "");
       saveStatus.className = "small ok";
+      // setup_health.js: a version saved while the view was moved is what the camera will learn as its reference.
+      document.dispatchEvent(new CustomEvent("sw:config-saved", { detail: { version: state.version } }));
       return;
     }
     saveStatus.className = "small bad";
