@@ -12,7 +12,8 @@ libx264, GOP 50 (like a street camera). Measured in one run on the same machine:
   except that the model's warm-up now counts as loading, outside ``processing_s``);
 - the same audit with every zone opting in to ``sidewalk_obstruction`` (issue #16): what the
   stationary-object finder and its crop inferences cost, beside the same in-process audit without it
-  (back to back), and timed inside the run (issue #25: the finder's share of the processing time);
+  (alternating ``--pairs`` times, medians), and timed inside the runs (issue #25: the finder's share of
+  the processing time);
 - decoding every frame with OpenCV (what any tool pays before analysing anything);
 - ultralytics predicting every frame, the naive approach: timed on the first ``naive_frames`` frames
   (decode + predict each) and scaled to the whole clip;
@@ -29,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -214,16 +216,41 @@ def finder_variant(video: Path, out: Path, camera: Path) -> dict[str, Any]:
     }
 
 
-def run(naive_frames: int = 50, duration_s: float = DURATION_S, *, static: bool = True) -> dict[str, Any]:
+def finder_pairs(video: Path, work: Path, pairs: int) -> dict[str, Any]:
+    """The audit without and with the finder, in-process, alternating ``pairs`` times on the same camera
+    otherwise: the medians of each (one pair swings by this machine's ±15 %, more than the finder costs),
+    and the finder's cost from them beside its share timed inside the runs."""
+    camera = obstruction_camera(work / "finder.yaml")
+    without, with_finder = [], []
+    for pair in range(pairs):
+        without.append(_figures(audit_variant(video, work / f"without_finder_{pair}"))["realtime_factor"])
+        with_finder.append(finder_variant(video, work / f"finder_{pair}", camera))
+    shares = [run["obstructions_share_of_processing"] for run in with_finder]
+    median_run = with_finder[shares.index(statistics.median_low(shares))]
+    factor_without = statistics.median(without)
+    factor_with = statistics.median(run["realtime_factor"] for run in with_finder)
+    return {
+        **median_run,
+        "pairs": pairs,
+        "realtime_factor_without_finder_runs": without,
+        "realtime_factor_with_finder_runs": [run["realtime_factor"] for run in with_finder],
+        "obstructions_share_runs": shares,
+        "realtime_factor_without_finder": factor_without,
+        "realtime_factor_with_finder_median": factor_with,
+        # Extra processing time with the finder, as a share of the audit's time with it (medians).
+        "finder_cost_from_medians": round(1.0 - factor_with / factor_without, 4),
+    }
+
+
+def run(
+    naive_frames: int = 50, duration_s: float = DURATION_S, *, static: bool = True, pairs: int = 3
+) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="sw-bench-") as tmp:
         work = Path(tmp)
         video = make_clip(work / "street_1080p.mp4", duration_s)
         summary, wall = streetwatch_audit(video, work / "audit")
         ablations = {name: _figures(audit_variant(video, work / name, **s)) for name, s in ABLATIONS.items()}
-        # With and without the finder in-process, back to back, on the same camera otherwise.
-        without = _figures(audit_variant(video, work / "without_finder"))
-        finder = finder_variant(video, work / "finder", obstruction_camera(work / "finder.yaml"))
-        finder["realtime_factor_without_finder"] = without["realtime_factor"]
+        finder = finder_pairs(video, work, pairs)
         still = None
         if static:
             still_clip = make_static_clip(work / "still_1080p.mp4", duration_s)
@@ -257,8 +284,9 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=DURATION_S, help="clip length in seconds")
     parser.add_argument("--naive-frames", type=int, default=50, help="frames timed for the naive figure")
     parser.add_argument("--no-static", action="store_true", help="skip the still-street clip")
+    parser.add_argument("--pairs", type=int, default=3, help="alternating audits without and with the finder")
     args = parser.parse_args()
-    print(json.dumps(run(args.naive_frames, args.duration, static=not args.no_static), indent=2))
+    print(json.dumps(run(args.naive_frames, args.duration, static=not args.no_static, pairs=args.pairs), indent=2))
 
 
 if __name__ == "__main__":
