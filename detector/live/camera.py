@@ -23,7 +23,8 @@ Camera health (``health``): ``offline`` from the watchdog, else what the view ch
 (``detector/video/view_check.py``) says: ``online``, ``view_moved``, ``obstructed`` or ``blurred``. The view's
 reference is learnt from the first analysed frames and kept in ``<state dir>/view/<camera>-<w>x<h>.png``, so a
 restart compares with the same view; a new config version that changes the view (the operator re-drew the
-zones after a move) deletes it, and the new view becomes the reference. Incidents that open while the
+zones after a move), or any version saved while the view has moved, deletes it, and the new view becomes
+the reference. Incidents that open while the
 view is not sound carry ``camera_health`` on their records.
 """
 
@@ -231,6 +232,11 @@ class CameraRuntime:
                 log.warning("view.reference_unusable camera=%s file=%s (learning the view afresh)", self.id, path)
         return view
 
+    def _forget_view_reference(self) -> None:
+        for path in (self.state_dir / VIEW_DIR).glob(f"{self.id}-*x*.png"):
+            if path.stem.removeprefix(f"{self.id}-").replace("x", "", 1).isdigit():
+                path.unlink(missing_ok=True)
+
     def _save_view(self) -> None:
         reference = self.view.reference if self.view is not None else None
         if reference is None or self._view_saved or self.size is None:
@@ -399,12 +405,18 @@ class CameraRuntime:
         if view_changed and self.pipeline is None and self._saved_state is not None:
             # Restored from a previous run, no frame yet: the saved incidents belong to the old view.
             records += self._build(int(self._saved_state["width"]), int(self._saved_state["height"]))
-        if view_changed:
-            # The operator saved a new view (zones re-drawn after a move): what the camera sees now is the
-            # reference from here on.
-            for path in (self.state_dir / VIEW_DIR).glob(f"{self.id}-*x*.png"):
-                if path.stem.removeprefix(f"{self.id}-").replace("x", "", 1).isdigit():
-                    path.unlink(missing_ok=True)
+        # A version saved while the view had moved was saved by an operator who saw the new view on the
+        # setup page (its notice says so): with the zones re-drawn, or kept because they still fit (a small
+        # move), what the camera sees now is the reference from here on.
+        accept_view = (
+            not view_changed and self.view is not None and self.view.status == "view_moved" and self.size is not None
+        )
+        if view_changed or accept_view:
+            self._forget_view_reference()
+        if accept_view:
+            assert self.size is not None
+            self.view = self._view_check(*self.size)
+            log.info("view.accepted camera=%s version=%s (saved while the view had moved)", self.id, version)
         if self.pipeline is not None and self.size is not None:
             if view_changed:
                 t_change = self.last_t or 0.0
