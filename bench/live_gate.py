@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -78,8 +79,22 @@ def _analyse(images: list[Any], detector: Any, reuse: Any, state: Path) -> dict[
     }
 
 
-def run(duration_s: float = DURATION_S) -> dict[str, Any]:
+def street_frames(work: Path, duration_s: float, detector: Any) -> Iterator[tuple[str, list[Any]]]:
+    """The frames a camera delivers at ``ANALYSIS_FPS`` from the audit benchmark's busy and still 1080p
+    streets (made under ``work``), by name, with the model warmed up on each first (not counted)."""
     from bench.audit_throughput import make_clip, make_static_clip
+
+    clips = {
+        "busy_street": make_clip(work / "busy.mp4", duration_s),
+        "still_street": make_static_clip(work / "still.mp4", duration_s),
+    }
+    for name, video in clips.items():
+        images = _frames(video)
+        detector.predict(images[:1])
+        yield name, images
+
+
+def run(duration_s: float = DURATION_S) -> dict[str, Any]:
     from detector.model.wrapper import load_detector
     from detector.video.frame_skip import NO_REUSE, ReusePolicy
 
@@ -87,13 +102,7 @@ def run(duration_s: float = DURATION_S) -> dict[str, Any]:
     figures: dict[str, Any] = {"analysis_fps": ANALYSIS_FPS, "video_s": duration_s, "backend": detector.backend}
     with tempfile.TemporaryDirectory(prefix="sw-gate-") as tmp:
         work = Path(tmp)
-        clips = {
-            "busy_street": make_clip(work / "busy.mp4", duration_s),
-            "still_street": make_static_clip(work / "still.mp4", duration_s),
-        }
-        for name, video in clips.items():
-            images = _frames(video)
-            detector.predict(images[:1])  # warm-up, not counted
+        for name, images in street_frames(work, duration_s, detector):
             for gate, reuse in (("every_frame", NO_REUSE), ("gated", ReusePolicy())):
                 state = work / f"{name}-{gate}"
                 state.mkdir()

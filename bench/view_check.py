@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bench.live_gate import ANALYSIS_FPS, _frames
+from bench.live_gate import ANALYSIS_FPS, street_frames
 
 DURATION_S = 120.0
 
@@ -82,7 +82,6 @@ def _analyse(images: list[Any], detector: Any, state: Path) -> dict[str, Any]:
 
 
 def run(duration_s: float = DURATION_S) -> dict[str, Any]:
-    from bench.audit_throughput import make_clip, make_static_clip
     from detector.model.wrapper import load_detector
     from detector.video.view_check import DEFAULT_SETTINGS
 
@@ -95,13 +94,7 @@ def run(duration_s: float = DURATION_S) -> dict[str, Any]:
     }
     with tempfile.TemporaryDirectory(prefix="sw-view-") as tmp:
         work = Path(tmp)
-        clips = {
-            "busy_street": make_clip(work / "busy.mp4", duration_s),
-            "still_street": make_static_clip(work / "still.mp4", duration_s),
-        }
-        for name, video in clips.items():
-            images = _frames(video)
-            detector.predict(images[:1])  # warm-up, not counted
+        for name, images in street_frames(work, duration_s, detector):
             state = work / name
             state.mkdir()
             figures[name] = _analyse(images, detector, state)

@@ -365,7 +365,7 @@ class IncidentEngine:
             iou_threshold=float(state["iou_threshold"]),
             id_factory=id_factory,
             id_namespace=state.get("id_namespace"),
-            score_rule=_score_rule(state.get("track_thresholds")),
+            score_rule=TrackScoreRule.of(state.get("track_thresholds")),
         )
         last_t = state.get("last_t")
         engine._last_t = None if last_t is None else float(last_t)
@@ -572,12 +572,6 @@ class IncidentEngine:
         self._open.remove(inc)
         if inc.fired:
             events.append(IncidentEvent("closed", replace(inc), end_t, reason))
-
-
-def _score_rule(thresholds: Any) -> TrackScoreRule | None:
-    if thresholds is None:
-        return None
-    return TrackScoreRule({str(k): float(v) for k, v in dict(thresholds).items()})
 
 
 __all__ = ["STATE_VERSION", "EndReason", "Incident", "IncidentEngine", "IncidentEvent"]

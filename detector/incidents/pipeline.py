@@ -70,13 +70,12 @@ class CameraPipeline:
         self.context = context
         config = context.config
         self.zones = CameraZones(config, context.width, context.height)
-        score_rule = None if context.track_thresholds is None else TrackScoreRule(context.track_thresholds)
         self.engine = engine or IncidentEngine(
             self.zones,
             wall_clock=context.wall_clock,
             max_gap_s=config.max_gap_s,
             id_namespace=config.id,
-            score_rule=score_rule,
+            score_rule=TrackScoreRule.of(context.track_thresholds),
         )
         self.geolocator = Geolocator.from_config(config, context.width, context.height)
         self.grid_index = config.grid_index()

@@ -51,6 +51,11 @@ class TrackScoreRule:
             if not 0 < float(value) <= 1:
                 raise ValueError(f"track threshold of {name!r} must lie in (0, 1], got {value!r}")
 
+    @classmethod
+    def of(cls, thresholds: Mapping[str, float] | None) -> TrackScoreRule | None:
+        """The rule for these per-class thresholds; None (every detection counts) without them."""
+        return None if thresholds is None else cls({str(k): float(v) for k, v in thresholds.items()})
+
     def confirms(self, object_class: str, scores: Sequence[float]) -> bool:
         """Whether a track of ``object_class`` with these scores (oldest first) is a true positive."""
         threshold = self.thresholds.get(object_class)

@@ -24,8 +24,7 @@ Camera health (``health``): ``offline`` from the watchdog, else what the view ch
 reference is learnt from the first analysed frames and kept in ``<state dir>/view/<camera>-<w>x<h>.png``, so a
 restart compares with the same view; a new config version that changes the view (the operator re-drew the
 zones after a move), or any version saved while the view has moved, deletes it, and the new view becomes
-the reference. Incidents that open while the
-view is not sound carry ``camera_health`` on their records.
+the reference. Incidents that open while the view is not sound carry ``camera_health`` on their records.
 """
 
 from __future__ import annotations

@@ -53,6 +53,13 @@ def _confidence_form(value: Any) -> str:
     return "per_class" if isinstance(value, Mapping | _ClassConfidence) else "single"
 
 
+# A card's thresholds (``confidence``, ``min_score``): one number for every class, or one per class.
+_Thresholds = Annotated[
+    Annotated[float, Field(gt=0, le=1), Tag("single")] | Annotated[_ClassConfidence, Tag("per_class")],
+    Discriminator(_confidence_form),
+]
+
+
 class _CardFields(BaseModel):
     """The fields of a model card the program reads; the rest of a card (metrics, lineage) is documentation."""
 
@@ -64,21 +71,12 @@ class _CardFields(BaseModel):
         default="", description="Creation date: the newest card is the default model."
     )
     imgsz: int = Field(default=640, ge=32, le=4096, description="Inference image size, pixels.")
-    confidence: Annotated[
-        Annotated[float, Field(gt=0, le=1), Tag("single")] | Annotated[_ClassConfidence, Tag("per_class")],
-        Discriminator(_confidence_form),
-    ] = Field(
+    confidence: _Thresholds = Field(
         default=DEFAULT_CONFIDENCE,
         description="Track threshold: an incident fires once the median of its recent scores reaches it. "
         "One number for every class, or {stall: …, laundry: …, structure: …}.",
     )
-    min_score: (
-        Annotated[
-            Annotated[float, Field(gt=0, le=1), Tag("single")] | Annotated[_ClassConfidence, Tag("per_class")],
-            Discriminator(_confidence_form),
-        ]
-        | None
-    ) = Field(
+    min_score: _Thresholds | None = Field(
         default=None,
         description="Lowest score of a box that starts or continues a track, at most the class's confidence. "
         "Absent: the confidence itself.",
